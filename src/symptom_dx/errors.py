@@ -1,0 +1,39 @@
+"""Errors that carry one readable line for the person who caused them."""
+
+
+class SymptomDxError(Exception):
+    """Base class: the message is meant to be shown to a user as is."""
+
+
+class UnknownSymptomError(SymptomDxError, ValueError):
+    """One or more symptom names are not in the vocabulary."""
+
+    def __init__(self, unknown: dict[str, list[str]]):
+        self.unknown = unknown
+        parts = []
+        for name, close in unknown.items():
+            hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+            parts.append(f"'{name}'{hint}")
+        noun = "symptom" if len(unknown) == 1 else "symptoms"
+        super().__init__(f"unknown {noun}: {'; '.join(parts)}")
+
+
+class EmptySymptomsError(SymptomDxError, ValueError):
+    """No symptom was given."""
+
+    def __init__(self, message: str = "no symptoms given: name at least one symptom"):
+        super().__init__(message)
+
+
+class DatasetError(SymptomDxError):
+    """A dataset broke its contract; ``problems`` lists every problem found, one line each."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        super().__init__(f"invalid dataset {source}: {problems[0]}{more}")
+
+
+class SourceError(SymptomDxError):
+    """A data source could not be read (missing file, bad URL, checksum mismatch, S3 error)."""

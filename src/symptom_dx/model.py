@@ -1,0 +1,291 @@
+"""The model wrapper: train a candidate, rank diseases for symptom sets, explain, ask next.
+
+``model.joblib`` holds the plain scikit-learn estimator (KServe's stock sklearn runtime can
+load it and predict on the 132-wide vector); ``metadata.json`` beside it holds what the
+wrapper adds: vocabulary, classes, disease symptom profiles, metrics and versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import MultinomialNB
+
+from symptom_dx import __version__
+from symptom_dx.errors import SymptomDxError
+from symptom_dx.features import symptom_dropout
+from symptom_dx.vocabulary import vocabulary
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+# A symptom present in at least this share of a disease's training patterns is "typical" of it.
+TYPICAL_SHARE = 0.5
+# Profile frequencies are kept away from 0 and 1 so that one answer never rules a disease out.
+_PROFILE_EPS = 0.02
+
+ALGORITHMS = ("logistic_regression", "naive_bayes", "random_forest")
+
+
+def make_estimator(algorithm: str, params: dict[str, Any], seed: int) -> Any:
+    """A fresh scikit-learn estimator for one of ``ALGORITHMS``."""
+    if algorithm == "logistic_regression":
+        return LogisticRegression(C=float(params.get("C", 10.0)), max_iter=3000, random_state=seed)
+    if algorithm == "naive_bayes":
+        return MultinomialNB(alpha=float(params.get("alpha", 0.1)))
+    if algorithm == "random_forest":
+        return RandomForestClassifier(
+            n_estimators=int(params.get("n_estimators", 100)),
+            max_depth=params.get("max_depth") or None,
+            random_state=seed,
+            n_jobs=1,
+        )
+    raise SymptomDxError(f"unknown algorithm '{algorithm}' (choose from {', '.join(ALGORITHMS)})")
+
+
+@dataclass
+class Differential:
+    """The ranked answer for one patient."""
+
+    diseases: list[str]
+    probabilities: list[float]
+    # for each candidate: the given symptoms typical of it / its typical symptoms not given
+    supporting: list[list[str]]
+    missing: list[list[str]]
+    # the symptom whose yes/no answer is expected to separate the candidates best
+    next_question: str | None
+
+
+@dataclass
+class SymptomClassifier:
+    estimator: Any
+    classes: list[str]
+    # [n_classes, n_symptoms]: share of each disease's distinct training patterns with the symptom
+    profiles: np.ndarray
+    algorithm: str
+    params: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._order = np.array([list(self.estimator.classes_).index(c) for c in self.classes])
+        # Both linear candidates score by softmax(x @ W + b); doing that ourselves is far
+        # cheaper than predict_proba's input validation for a single row.
+        linear = _linear_form(self.estimator)
+        self._linear = linear is not None
+        if linear is not None:
+            weights, bias = linear
+            self._weights = np.ascontiguousarray(weights[self._order].T, dtype=np.float64)
+            self._bias = np.asarray(bias[self._order], dtype=np.float64)
+        likelihood = np.clip(self.profiles, _PROFILE_EPS, 1 - _PROFILE_EPS)
+        self._likelihood = likelihood
+        self._typical = self.profiles >= TYPICAL_SHARE
+        selectable = np.zeros(self.profiles.shape[1], dtype=bool)
+        selectable[[s.position for s in vocabulary().selectable]] = True
+        self._askable = selectable & (self.profiles.max(axis=0) > 0)
+
+    # -- training ---------------------------------------------------------------------------
+    @classmethod
+    def train(
+        cls,
+        X: np.ndarray,
+        y: np.ndarray,
+        algorithm: str,
+        params: dict[str, Any] | None = None,
+        dropout_samples: int = 0,
+        seed: int = 0,
+    ) -> SymptomClassifier:
+        """Fit on distinct patterns plus ``dropout_samples`` partial copies of each."""
+        params = dict(params or {})
+        classes = sorted(set(map(str, y)))
+        Xa, ya = symptom_dropout(X, y, dropout_samples, seed=seed)
+        estimator = make_estimator(algorithm, params, seed)
+        estimator.fit(Xa.astype(np.float32), ya.astype(str))
+        return cls(estimator, classes, disease_profiles(X, y, classes), algorithm, params)
+
+    # -- inference --------------------------------------------------------------------------
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """[N, 132] 0/1 -> [N, n_classes] probabilities in ``classes`` order."""
+        if self._linear:
+            return _softmax(X @ self._weights + self._bias)
+        return self.estimator.predict_proba(X.astype(np.float32))[:, self._order]
+
+    def predict_proba_positions(self, patients: Sequence[Sequence[int]]) -> np.ndarray:
+        """Like ``predict_proba`` for patients given as symptom positions (no vector built)."""
+        if self._linear:
+            logits = np.stack([self._weights[list(p)].sum(axis=0) for p in patients]) + self._bias
+            return _softmax(logits)
+        X = np.zeros((len(patients), self.profiles.shape[1]), dtype=np.float32)
+        for i, p in enumerate(patients):
+            X[i, list(p)] = 1
+        return self.predict_proba(X)
+
+    def rank(
+        self,
+        present: Sequence[Sequence[int]],
+        top_k: int = 5,
+        absent: Sequence[Sequence[int]] | None = None,
+        proba: np.ndarray | None = None,
+    ) -> list[Differential]:
+        """Top-k differentials for patients given as present (and denied) symptom positions.
+
+        Denied symptoms re-weight the model's probabilities by each disease's profile
+        (P(symptom absent | disease)), since the model itself treats 0 as "not reported".
+        """
+        if proba is None:
+            proba = self.predict_proba_positions(present)
+        ids = vocabulary().ids
+        k = max(1, min(top_k, len(self.classes)))
+        out: list[Differential] = []
+        for i, pos in enumerate(present):
+            p = proba[i]
+            denied = list(absent[i]) if absent else []
+            if denied:
+                p = p * np.prod(1 - self._likelihood[:, denied], axis=1)
+                p = p / p.sum()
+            top = np.argsort(-p, kind="stable")[:k]
+            given = np.zeros(self.profiles.shape[1], dtype=bool)
+            given[list(pos)] = True
+            supporting, missing = [], []
+            for c in top:
+                typical = self._typical[c]
+                supporting.append([ids[j] for j in np.flatnonzero(typical & given)])
+                order = np.argsort(-self.profiles[c], kind="stable")
+                missing.append([ids[j] for j in order if typical[j] and not given[j]])
+            asked = given.copy()
+            asked[denied] = True
+            out.append(
+                Differential(
+                    diseases=[self.classes[c] for c in top],
+                    probabilities=[float(p[c]) for c in top],
+                    supporting=supporting,
+                    missing=missing,
+                    next_question=self.next_question(p, asked),
+                )
+            )
+        return out
+
+    def next_question(self, p: np.ndarray, asked: np.ndarray) -> str | None:
+        """The unasked symptom with the lowest expected entropy over diseases after its answer."""
+        candidates = self._askable & ~asked
+        if not candidates.any():
+            return None
+        L = self._likelihood[:, candidates]  # [C, S]
+        joint_yes = p[:, None] * L
+        joint_no = p[:, None] * (1 - L)
+        p_yes = joint_yes.sum(axis=0)
+        p_no = 1 - p_yes
+        h = p_yes * _entropy(joint_yes / p_yes) + p_no * _entropy(joint_no / p_no)
+        return vocabulary().ids[int(np.flatnonzero(candidates)[int(np.argmin(h))])]
+
+    # -- persistence --------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """Metadata written beside the model: what a server or a person needs to use it."""
+        ids = vocabulary().ids
+        return {
+            "format": "symptom-dx/1",
+            "algorithm": self.algorithm,
+            "params": self.params,
+            "vocabulary": list(ids),
+            "classes": self.classes,
+            "profiles": {
+                c: {ids[j]: round(float(f), 4) for j, f in enumerate(row) if f > 0}
+                for c, row in zip(self.classes, self.profiles, strict=True)
+            },
+            "versions": runtime_versions(),
+            **self.metadata,
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write model.joblib and metadata.json; the folder appears whole or not at all."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-model-", dir=directory.parent))
+        try:
+            joblib.dump(self.estimator, tmp / MODEL_FILE)
+            (tmp / METADATA_FILE).write_text(json.dumps(self.describe(), indent=1) + "\n")
+            if directory.exists():
+                shutil.rmtree(directory)
+            os.replace(tmp, directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> SymptomClassifier:
+        directory = Path(directory)
+        for name in (MODEL_FILE, METADATA_FILE):
+            if not (directory / name).is_file():
+                raise SymptomDxError(f"model directory {directory} has no {name}")
+        meta = json.loads((directory / METADATA_FILE).read_text())
+        if meta.get("vocabulary") != list(vocabulary().ids):
+            raise SymptomDxError(
+                f"model in {directory} was trained on another symptom vocabulary; retrain it"
+            )
+        ids = {s: j for j, s in enumerate(meta["vocabulary"])}
+        profiles = np.zeros((len(meta["classes"]), len(ids)))
+        for c, name in enumerate(meta["classes"]):
+            for s, f in meta["profiles"][name].items():
+                profiles[c, ids[s]] = f
+        known = {"format", "algorithm", "params", "vocabulary", "classes", "profiles", "versions"}
+        return cls(
+            estimator=joblib.load(directory / MODEL_FILE),
+            classes=list(meta["classes"]),
+            profiles=profiles,
+            algorithm=meta["algorithm"],
+            params=meta.get("params", {}),
+            metadata={k: v for k, v in meta.items() if k not in known},
+        )
+
+
+def disease_profiles(X: np.ndarray, y: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Share of each disease's distinct patterns in which each symptom is present."""
+    y = np.asarray(y).astype(str)
+    profiles = np.zeros((len(classes), X.shape[1]))
+    for c, name in enumerate(classes):
+        rows = np.unique(X[y == name], axis=0)
+        if len(rows):
+            profiles[c] = rows.mean(axis=0)
+    return profiles
+
+
+def runtime_versions() -> dict[str, str]:
+    """Library versions a pickled model depends on: serving must match them."""
+    return {
+        "symptom_dx": __version__,
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def _linear_form(estimator: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """(W [n_classes, n_features], b [n_classes]) with predict_proba = softmax(x @ W.T + b)."""
+    if isinstance(estimator, LogisticRegression) and len(estimator.classes_) > 2:
+        return estimator.coef_, estimator.intercept_
+    if isinstance(estimator, MultinomialNB):
+        return estimator.feature_log_prob_, estimator.class_log_prior_
+    return None
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _entropy(q: np.ndarray) -> np.ndarray:
+    q = np.clip(q, 1e-12, 1)
+    return -(q * np.log(q)).sum(axis=0)

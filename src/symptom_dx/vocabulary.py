@@ -1,0 +1,219 @@
+"""The symptom vocabulary: canonical ids, display labels and a normaliser.
+
+The ids come from the Kaggle dataset header, cleaned of stray spaces (``spotting_ urination``
+becomes ``spotting_urination``). Their order is the feature order everywhere: the 0/1 vector
+of the dataset, the model's input and the v2 ``[N, 132]`` tensor.
+
+The header names ``fluid_overload`` twice (positions 45 and 117). Position 45 is 0 in every
+row of Training.csv and Testing.csv; position 117 is set for Alcoholic hepatitis. The name
+``fluid_overload`` therefore denotes position 117, and position 45 keeps its place as
+``fluid_overload_duplicate`` so that the vector stays 132 wide (clients of KServe's stock
+sklearn runtime send that shape). Feature building folds a 1 at position 45 into position 117,
+so both columns mean the same thing and the model only ever sees one of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import resources
+
+from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+# Separators between symptoms in a list, and the weaker ones tried in free text only when a
+# phrase is not a symptom as a whole ("cold hands and feet" is one symptom).
+_LIST_SEPARATORS = re.compile(r"[,;\n]+")
+_PHRASE_SEPARATORS = re.compile(r"\s+(?:and|with|&|\+)\s+|/", re.IGNORECASE)
+# A fuzzy match is accepted without asking only when it is this close (difflib ratio).
+AUTO_ACCEPT_RATIO = 0.88
+SUGGEST_RATIO = 0.6
+
+
+def compact_key(text: str) -> str:
+    """Case-, space-, underscore- and punctuation-insensitive key of a name."""
+    return _NON_ALNUM.sub("", text.casefold())
+
+
+@dataclass(frozen=True)
+class Symptom:
+    position: int
+    id: str
+    header: str
+    label: str
+
+
+@dataclass(frozen=True, eq=False)
+class Vocabulary:
+    """The 132 symptoms in feature order, with lookups by any accepted spelling."""
+
+    symptoms: tuple[Symptom, ...]
+    aliases: dict[str, str] = field(default_factory=dict)
+    # position of an unused duplicate column -> position of the column it duplicates
+    duplicates: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        keys: dict[str, str] = {}
+        for s in self.symptoms:
+            for spelling in (s.id, s.header, s.label):
+                keys.setdefault(compact_key(spelling), s.id)
+        # The header spelling "fluid_overload" belongs to the used column, not the duplicate.
+        for dup, used in self.duplicates.items():
+            keys[compact_key(self.symptoms[dup].header)] = self.symptoms[used].id
+        for alias, sid in self.aliases.items():
+            keys.setdefault(compact_key(alias), sid)
+        object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_index", {s.id: s.position for s in self.symptoms})
+
+    # -- lookups ------------------------------------------------------------------------------
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.symptoms)
+
+    @property
+    def size(self) -> int:
+        return len(self.symptoms)
+
+    @property
+    def selectable(self) -> tuple[Symptom, ...]:
+        """Symptoms a person can pick (the unused duplicate column is left out)."""
+        return tuple(s for s in self.symptoms if s.position not in self.duplicates)
+
+    def position(self, symptom_id: str) -> int:
+        return self._index[symptom_id]  # type: ignore[attr-defined]
+
+    def label(self, symptom_id: str) -> str:
+        return self.symptoms[self.position(symptom_id)].label
+
+    def __contains__(self, symptom_id: object) -> bool:
+        return symptom_id in self._index  # type: ignore[attr-defined]
+
+    # -- normalising ----------------------------------------------------------------------------
+    def lookup(self, name: str) -> str | None:
+        """The canonical id of ``name``, or None. Accepts case, space/underscore, punctuation,
+        display labels, aliases and minor misspellings."""
+        return _lookup(self, name)
+
+    def suggestions(self, name: str, n: int = 3) -> list[str]:
+        """Known ids whose spelling is close to ``name``, best first."""
+        key = compact_key(name)
+        keys: dict[str, str] = self._keys  # type: ignore[attr-defined]
+        out: list[str] = []
+        for k in difflib.get_close_matches(key, keys, n=n * 3, cutoff=SUGGEST_RATIO):
+            sid = keys[k]
+            if sid not in out:
+                out.append(sid)
+        return out[:n]
+
+    def normalise(self, name: str) -> str:
+        """The canonical id of ``name``; raises UnknownSymptomError with close names."""
+        sid = self.lookup(name)
+        if sid is None:
+            raise UnknownSymptomError({name: self.suggestions(name)})
+        return sid
+
+    def resolve(self, names: Iterable[str]) -> list[str]:
+        """Canonical ids of ``names`` in first-seen order, duplicates dropped.
+
+        Raises one UnknownSymptomError naming every unknown name, or EmptySymptomsError.
+        """
+        ids: list[str] = []
+        unknown: dict[str, list[str]] = {}
+        for raw in names:
+            name = raw.strip()
+            if not name:
+                continue
+            sid = self.lookup(name)
+            if sid is None:
+                unknown[name] = self.suggestions(name)
+            elif sid not in ids:
+                ids.append(sid)
+        if unknown:
+            raise UnknownSymptomError(unknown)
+        if not ids:
+            raise EmptySymptomsError()
+        return ids
+
+    def parse(self, text: str) -> list[str]:
+        """Canonical ids from one comma-separated string (the v2 ``symptoms`` element)."""
+        return self.resolve(split_symptom_list(text))
+
+    def understand(self, text: str) -> tuple[list[str], list[str]]:
+        """Free text ("itchy skin, rash and fever") -> (ids understood, phrases not understood)."""
+        ids: list[str] = []
+        missed: list[str] = []
+        for part in split_symptom_list(text):
+            phrases = [part] if self.lookup(part) else split_phrases(part)
+            for phrase in phrases:
+                sid = self.lookup(phrase)
+                if sid is None:
+                    missed.append(phrase)
+                elif sid not in ids:
+                    ids.append(sid)
+        return ids, missed
+
+    def columns_to_ids(self, header: list[str]) -> list[str | None]:
+        """Map CSV column names to ids, position by position; None for unknown columns.
+
+        A name that appears twice (``fluid_overload``) maps, at its first occurrence, to the
+        symptom whose header sits at that position in the canonical order.
+        """
+        out: list[str | None] = []
+        for pos, column in enumerate(header):
+            if pos < self.size and compact_key(column) == compact_key(self.symptoms[pos].header):
+                out.append(self.symptoms[pos].id)
+            else:
+                out.append(self._keys.get(compact_key(column)))  # type: ignore[attr-defined]
+        return out
+
+
+def split_symptom_list(text: str) -> list[str]:
+    """Split "a, b; c" into ["a", "b", "c"], dropping empty parts."""
+    return [p.strip() for p in _LIST_SEPARATORS.split(text) if p.strip()]
+
+
+def split_phrases(text: str) -> list[str]:
+    """Split "rash and fever" into ["rash", "fever"] (free text only)."""
+    return [p.strip() for p in _PHRASE_SEPARATORS.split(text) if p.strip()]
+
+
+@lru_cache(maxsize=4096)
+def _lookup(vocab: Vocabulary, name: str) -> str | None:
+    key = compact_key(name)
+    keys: dict[str, str] = vocab._keys  # type: ignore[attr-defined]
+    if not key:
+        return None
+    if key in keys:
+        return keys[key]
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in keys),
+        reverse=True,
+    )
+    best_ratio, best_key = scored[0]
+    if best_ratio < AUTO_ACCEPT_RATIO:
+        return None
+    # Refuse to guess between two different symptoms that are both this close.
+    rivals = {keys[k] for r, k in scored if r >= best_ratio - 0.02}
+    return keys[best_key] if len(rivals) == 1 else None
+
+
+def _read_resource(name: str) -> list[dict[str, str]]:
+    with resources.files("symptom_dx.resources").joinpath(name).open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@cache
+def vocabulary() -> Vocabulary:
+    """The project's symptom vocabulary (read once from the package's resources)."""
+    symptoms = tuple(
+        Symptom(int(r["position"]), r["id"], r["header"], r["label"])
+        for r in _read_resource("symptoms.csv")
+    )
+    aliases = {r["alias"]: r["id"] for r in _read_resource("symptom_aliases.csv")}
+    by_id = {s.id: s.position for s in symptoms}
+    duplicates = {by_id["fluid_overload_duplicate"]: by_id["fluid_overload"]}
+    return Vocabulary(symptoms=symptoms, aliases=aliases, duplicates=duplicates)
