@@ -1,0 +1,53 @@
+"""Shared fixtures: the Kaggle data folder, a trained model folder, a real S3 server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from symptom_dx.local.services import free_port, start_s3
+
+REPO = Path(__file__).resolve().parents[1]
+S3_ACCESS_KEY = "test-access-key"
+S3_SECRET_KEY = "test-secret-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The Kaggle files: DATA_DIR, else the shared read-only copy beside the repository."""
+    path = Path(os.environ.get("DATA_DIR") or REPO.parent / "shared/data/kaggle-disease-prediction")
+    if not (path / "Training.csv").is_file():
+        pytest.fail(f"Kaggle data not found in {path}: set DATA_DIR to the folder with Training.csv")
+    return path
+
+
+@pytest.fixture(scope="session")
+def training_set(data_dir):
+    from symptom_dx.dataset import load_dataset
+
+    return load_dataset(data_dir / "Training.csv")
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory, training_set) -> Path:
+    """The pipeline's default candidate trained on the held-out split's training side."""
+    from symptom_dx.evaluation import pattern_split
+    from symptom_dx.model import SymptomClassifier
+
+    split = pattern_split(training_set, 0.2, seed=0)
+    model = SymptomClassifier.train(
+        split.train.X, split.train.y, "naive_bayes", {"alpha": 0.1}, dropout_samples=30, seed=0
+    )
+    return model.save(tmp_path_factory.mktemp("model") / "disease-classifier")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 server (SeaweedFS) on a free loopback port; yields the Service (``.url``)."""
+    root = tmp_path_factory.mktemp("s3")
+    svc = start_s3(root / "data", free_port(), S3_ACCESS_KEY, S3_SECRET_KEY, root / "logs")
+    svc.extra.update(access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY)
+    yield svc
+    svc.stop()
