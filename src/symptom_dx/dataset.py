@@ -10,7 +10,6 @@ problem it found.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections import Counter
 from dataclasses import dataclass
@@ -137,14 +136,6 @@ def load_dataset(path: str | Path) -> Dataset:
     except UnicodeDecodeError:
         raise DatasetError(str(path), ["not a UTF-8 text file"]) from None
     return parse_dataset(text, str(path))
-
-
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def dataset_statistics(ds: Dataset) -> dict:

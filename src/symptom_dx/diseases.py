@@ -53,9 +53,9 @@ class DiseaseCatalog:
 
 @cache
 def disease_catalog() -> DiseaseCatalog:
-    with resources.files("symptom_dx.resources").joinpath("diseases.csv").open(
-        encoding="utf-8"
-    ) as f:
+    with (
+        resources.files("symptom_dx.resources").joinpath("diseases.csv").open(encoding="utf-8") as f
+    ):
         rows = list(csv.DictReader(f))
     return DiseaseCatalog(
         tuple(Disease(r["name"], r["training_label"], r["table_label"]) for r in rows)

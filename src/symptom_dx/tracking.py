@@ -1,0 +1,100 @@
+"""MLflow: one run per training, the model version in the registry, the champion gate.
+
+A new version gets the alias ``champion`` only if it beats the current champion on the gate
+metric, both scored on the same held-out vignettes. The verdict is recorded as version tags
+(``validation_status`` = passed/failed, ``gate_verdict`` = the sentence), so the registry
+tells why a version was or was not promoted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+
+from symptom_dx.errors import SymptomDxError
+from symptom_dx.settings import MlflowSettings
+
+CHAMPION = "champion"
+
+
+class TrackingError(SymptomDxError):
+    """MLflow could not be reached or refused an operation."""
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    promoted: bool
+    reason: str
+    metric: str
+    challenger_score: float
+    champion_version: str | None = None
+    champion_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    run_id: str
+    version: str
+    storage_uri: str
+    verdict: GateVerdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "verdict": asdict(self.verdict)}
+
+
+def configure_client(settings: MlflowSettings) -> None:
+    """Point mlflow at the server and make an unreachable one fail in seconds, not minutes."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(settings.timeout_s, 1) * 6)))
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+
+
+def check_tracking_server(settings: MlflowSettings) -> None:
+    """One readable line if the tracking server does not answer its health check."""
+    uri = settings.tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        return  # a local file or database store needs no server
+    try:
+        r = httpx.get(f"{uri.rstrip('/')}/health", timeout=settings.timeout_s)
+    except httpx.HTTPError as e:
+        raise TrackingError(f"MLflow at {uri} is unreachable ({type(e).__name__})") from None
+    if r.status_code != 200:
+        raise TrackingError(f"MLflow at {uri} answered HTTP {r.status_code} to /health")
+
+
+def decide(
+    metric: str,
+    challenger: float,
+    champion_version: str | None,
+    champion: float | None,
+    min_improvement: float,
+) -> GateVerdict:
+    """Promote when there is no champion or the challenger beats it by ``min_improvement``."""
+    if champion_version is None or champion is None:
+        reason = f"no champion yet; {metric} = {challenger:.4f}"
+        return GateVerdict(True, reason, metric, challenger)
+    if challenger > champion + min_improvement:
+        reason = (
+            f"{metric} {challenger:.4f} beats champion v{champion_version} {champion:.4f}"
+            f" (needed > {champion + min_improvement:.4f})"
+        )
+        return GateVerdict(True, reason, metric, challenger, champion_version, champion)
+    reason = (
+        f"{metric} {challenger:.4f} does not beat champion v{champion_version}"
+        f" {champion:.4f} (needed > {champion + min_improvement:.4f}); champion stays"
+    )
+    return GateVerdict(False, reason, metric, challenger, champion_version, champion)
+
+
+def flatten_metrics(metrics: dict[str, dict[str, float]], prefix: str = "") -> dict[str, float]:
+    """{"k3": {"top1": .9}} -> {"k3_top1": .9}."""
+    return {
+        f"{prefix}{group}_{name}": float(value)
+        for group, values in metrics.items()
+        for name, value in values.items()
+    }
