@@ -1,0 +1,176 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name" {
+  description = "Name of the environment's EKS cluster; also the prefix of the VPC, roles and (by default) the model bucket."
+  type        = string
+  default     = "symptom-dx"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name))
+    error_message = "name must be 2-31 chars of lowercase letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment label put on every resource (Environment tag)."
+  type        = string
+  default     = "dev"
+}
+
+variable "tags" {
+  description = "Extra tags for every AWS resource (merged with Project/Environment/ManagedBy)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR block of the VPC."
+  type        = string
+  default     = "10.0.0.0/16"
+}
+
+variable "az_count" {
+  description = "Number of availability zones for the subnets."
+  type        = number
+  default     = 3
+}
+
+variable "single_nat_gateway" {
+  description = "One shared NAT gateway (cheaper) instead of one per AZ (resilient)."
+  type        = bool
+  default     = true
+}
+
+variable "kubernetes_version" {
+  description = "EKS Kubernetes <major>.<minor> version."
+  type        = string
+  default     = "1.34"
+}
+
+variable "endpoint_public_access" {
+  description = "Expose the Kubernetes API publicly (restricted to endpoint_public_access_cidrs)."
+  type        = bool
+  default     = true
+}
+
+variable "endpoint_public_access_cidrs" {
+  description = "CIDR blocks allowed to reach the public Kubernetes API. Set this to your own egress range."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "system_node_group" {
+  description = "System managed node group (add-ons, controllers, monitoring): instance types, ON_DEMAND or SPOT, min/max/desired size, root disk GiB."
+  type = object({
+    instance_types = list(string)
+    capacity_type  = string
+    min_size       = number
+    max_size       = number
+    desired_size   = number
+    disk_size_gib  = number
+  })
+  default = {
+    instance_types = ["t3.large"]
+    capacity_type  = "ON_DEMAND"
+    min_size       = 2
+    max_size       = 3
+    desired_size   = 2
+    disk_size_gib  = 50
+  }
+}
+
+variable "workload_node_group" {
+  description = "Autoscaling workload managed node group (pipelines, MLflow, MinIO, serving): instance types, ON_DEMAND or SPOT, min/max/desired size, root disk GiB."
+  type = object({
+    instance_types = list(string)
+    capacity_type  = string
+    min_size       = number
+    max_size       = number
+    desired_size   = number
+    disk_size_gib  = number
+  })
+  default = {
+    instance_types = ["m6i.xlarge"]
+    capacity_type  = "ON_DEMAND"
+    min_size       = 1
+    max_size       = 4
+    desired_size   = 2
+    disk_size_gib  = 100
+  }
+}
+
+variable "storage_backend" {
+  description = "Model/dataset storage: \"minio\" (in-cluster MinIO on EBS, default) or \"s3\" (S3 bucket + EKS Pod Identity)."
+  type        = string
+  default     = "minio"
+}
+
+variable "bucket_name" {
+  description = "Model bucket name; null means \"<name>-models\" (symptom-dx-models with the defaults). S3 bucket names are global: override if taken."
+  type        = string
+  default     = null
+}
+
+variable "bucket_force_destroy" {
+  description = "Allow terraform destroy to empty and delete the S3 bucket."
+  type        = bool
+  default     = false
+}
+
+variable "minio_volume_size" {
+  description = "MinIO persistent volume size (storage_backend = minio)."
+  type        = string
+  default     = "50Gi"
+}
+
+variable "cert_manager_version" {
+  description = "cert-manager chart version."
+  type        = string
+  default     = "v1.18.2"
+}
+
+variable "kserve_version" {
+  description = "KServe chart version (kserve-crd and kserve)."
+  type        = string
+  default     = "v0.16.0"
+}
+
+variable "kube_prometheus_stack_version" {
+  description = "kube-prometheus-stack chart version."
+  type        = string
+  default     = "78.5.0"
+}
+
+variable "minio_chart_version" {
+  description = "MinIO chart version."
+  type        = string
+  default     = "5.4.0"
+}
+
+variable "cluster_autoscaler_chart_version" {
+  description = "cluster-autoscaler chart version."
+  type        = string
+  default     = "9.38.0"
+}
+
+variable "cluster_autoscaler_image_tag" {
+  description = "cluster-autoscaler image tag; keep its minor equal to kubernetes_version."
+  type        = string
+  default     = "v1.34.0"
+}
+
+variable "install_kubeflow_pipelines" {
+  description = "Install Kubeflow Pipelines standalone (kustomize manifests, needs aws + kubectl locally)."
+  type        = bool
+  default     = true
+}
+
+variable "kfp_version" {
+  description = "Kubeflow Pipelines release tag to install."
+  type        = string
+  default     = "2.14.3"
+}
