@@ -62,7 +62,7 @@ variable "minio_chart_version" {
 variable "cluster_autoscaler_chart_version" {
   description = "cluster-autoscaler chart version (https://kubernetes.github.io/autoscaler)."
   type        = string
-  default     = "9.38.0"
+  default     = "9.52.1"
 }
 
 variable "cluster_autoscaler_image_tag" {
