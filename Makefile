@@ -16,7 +16,7 @@ venv: ## create .venv from requirements.lock (once)
 	@bash scripts/bootstrap.sh
 
 run: venv ## train, register and serve on the embedded default (local KFP, MLflow, S3, KServe, UI)
-	@$(PY) -m symptom_dx.cli run
+	@$(PY) -m pipelines.run_local run
 
 serve: venv ## serve a model: make serve MODEL_URI=s3://... or a local folder
 	@$(PY) -m serving --model_dir "$(MODEL_URI)"

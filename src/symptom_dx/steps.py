@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,12 +42,22 @@ T = TypeVar("T")
 DEFAULT_GATE_METRIC = "k3_top1"
 
 
+ERROR_FILE_ENV = "SYMPTOM_DX_ERROR_FILE"
+
+
 def run_step(name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a step; a known failure ends the process with one line on stderr and exit code 1."""
+    """Run a step; a known failure ends the process with one line on stderr and exit code 1.
+
+    When ``SYMPTOM_DX_ERROR_FILE`` is set (by the local runner), the line is also written
+    there, so the runner can repeat it after the pipeline's own logs.
+    """
     try:
         return fn(*args, **kwargs)
     except SymptomDxError as e:
-        print(f"{name}: {e}", file=sys.stderr, flush=True)
+        line = f"{name}: {e}"
+        print(line, file=sys.stderr, flush=True)
+        if path := os.environ.get(ERROR_FILE_ENV):
+            Path(path).write_text(line + "\n")
         raise SystemExit(1) from None
 
 
@@ -197,7 +209,6 @@ def register(
     model_dir: Path,
     dataset_path: Path,
     evaluation: dict[str, Any],
-    params: dict[str, Any],
     s3: S3Settings,
     mlflow_settings: MlflowSettings,
     min_improvement: float = 0.0,
@@ -216,6 +227,14 @@ def register(
     model = SymptomClassifier.load(model_dir)
     name = mlflow_settings.registered_model
     gate_metric = evaluation["gate_metric"]
+    params = {
+        "algorithm": model.algorithm,
+        **model.params,
+        **model.metadata.get("training", {}),
+        "gate_metric": gate_metric,
+        "min_improvement": min_improvement,
+        "candidates": ",".join(evaluation["candidates"]),
+    }
     client = MlflowClient()
     run_id = version = None
     storage_prefix = ""
@@ -224,7 +243,6 @@ def register(
         with mlflow.start_run(run_name=f"train-{evaluation['best']}") as run:
             run_id = run.info.run_id
             mlflow.log_params({k: str(v) for k, v in params.items()})
-            mlflow.log_param("algorithm", model.algorithm)
             mlflow.log_metrics(evaluation["metrics"])
             for candidate, scores in evaluation["candidates"].items():
                 mlflow.log_metrics({f"{candidate}.{k}": v for k, v in scores.items()})
@@ -286,21 +304,26 @@ def _log_mlflow_model(model: SymptomClassifier, model_dir: Path) -> None:
     example = pd.DataFrame(np.zeros((1, len(ids)), dtype=np.int64), columns=ids)
     for sid in ("itching", "skin_rash", "nodal_skin_eruptions"):
         example[sid] = 1
-    signature = infer_signature(example, model.estimator.predict(example.to_numpy(np.float32)))
     versions = model.describe()["versions"]
-    mlflow.sklearn.log_model(
-        sk_model=model.estimator,
-        name="model",
-        signature=signature,
-        input_example=example,
-        serialization_format="cloudpickle",
-        pip_requirements=[
-            f"scikit-learn=={versions['scikit-learn']}",
-            f"numpy=={versions['numpy']}",
-            f"joblib=={versions['joblib']}",
-        ],
-        extra_files=[str(model_dir / "model.joblib"), str(model_dir / "metadata.json")],
-    )
+    with warnings.catch_warnings():
+        # 0/1 integers are the truth here (no missing values), so MLflow's hint does not apply;
+        # the estimator was fitted on arrays, MLflow predicts the example from a DataFrame.
+        warnings.filterwarnings("ignore", message=".*integer column")
+        warnings.filterwarnings("ignore", message="X has feature names")
+        signature = infer_signature(example, model.estimator.predict(example.to_numpy(np.float32)))
+        mlflow.sklearn.log_model(
+            sk_model=model.estimator,
+            name="model",
+            signature=signature,
+            input_example=example,
+            serialization_format="cloudpickle",
+            pip_requirements=[
+                f"scikit-learn=={versions['scikit-learn']}",
+                f"numpy=={versions['numpy']}",
+                f"joblib=={versions['joblib']}",
+            ],
+            extra_files=[str(model_dir / "model.joblib"), str(model_dir / "metadata.json")],
+        )
     mlflow.log_artifacts(str(model_dir), artifact_path="kserve")
 
 

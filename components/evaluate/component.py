@@ -1,0 +1,67 @@
+"""evaluate: score candidates on held-out patterns and partial-symptom vignettes; pick one."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from components import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def evaluate_candidates(
+    dataset: Input[Dataset],
+    candidates: Input[Model],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    confusion_matrix: Output[ClassificationMetrics],
+    evaluation: Output[Artifact],
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    gate_metric: str = "k3_top1",
+    vignettes_per_pattern: int = 20,
+) -> NamedTuple("Outputs", [("best", str), ("gate_score", float)]):
+    """Evaluates every candidate and keeps the best.
+
+    Args:
+        dataset: The validated dataset from ingest.
+        candidates: The trained candidates from train.
+        model: The best candidate (model.joblib, metadata.json with its metrics).
+        metrics: The best candidate's metrics, shown by the Kubeflow dashboard.
+        confusion_matrix: The best candidate's confusion matrix on 3-symptom vignettes.
+        evaluation: All candidates' metrics as JSON (read by register).
+        test_fraction: Must match train's.
+        split_seed: Must match train's.
+        gate_metric: Metric that picks the best candidate and gates promotion, e.g. k3_top1.
+        vignettes_per_pattern: Random k-symptom subsets drawn from each held-out pattern.
+
+    Returns:
+        The chosen algorithm and its gate metric.
+    """
+    import json
+    from collections import namedtuple
+    from pathlib import Path
+
+    from symptom_dx.steps import evaluate_candidates as evaluate
+    from symptom_dx.steps import run_step
+
+    result = run_step(
+        "evaluate",
+        evaluate,
+        Path(dataset.path),
+        Path(candidates.path),
+        Path(model.path),
+        test_fraction,
+        split_seed,
+        gate_metric,
+        vignettes_per_pattern,
+    )
+    for name, value in result["metrics"].items():
+        metrics.log_metric(name, round(value, 6))
+    confusion = result.pop("confusion_k3")
+    confusion_matrix.log_confusion_matrix(confusion["labels"], confusion["matrix"])
+    Path(evaluation.path).write_text(json.dumps(result, indent=1, sort_keys=True))
+    gate_score = result["metrics"][gate_metric]
+    model.metadata.update({"algorithm": result["best"], gate_metric: gate_score})
+    outputs = namedtuple("Outputs", ["best", "gate_score"])
+    return outputs(result["best"], gate_score)

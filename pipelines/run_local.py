@@ -1,0 +1,238 @@
+"""`make run`: the whole system on one machine, on 127.0.0.1 only.
+
+Starts a real S3 server (SeaweedFS) and a real MLflow server, runs the training pipeline with
+Kubeflow Pipelines' local runner, then serves the champion with the KServe model server and
+the Gradio UI until Ctrl+C. State lives under .state/ (git-ignored); a second run reuses it,
+so the registry keeps its versions and the champion gate has something to beat.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import typer
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from symptom_dx.errors import SymptomDxError  # noqa: E402
+from symptom_dx.local.services import ServiceError, start_mlflow, start_s3  # noqa: E402
+from symptom_dx.settings import MODEL_NAME  # noqa: E402
+
+
+class LocalRunSettings(BaseSettings):
+    """Ports and folders of the embedded default; every one overridable from the environment."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    data_dir: str = Field("", validation_alias="DATA_DIR")
+    data_source: str = Field("", validation_alias="DATA_SOURCE")
+    state_dir: Path = Field(REPO / ".state", validation_alias="STATE_DIR")
+    mlflow_port: int = Field(5000, validation_alias="MLFLOW_PORT")
+    s3_port: int = Field(9000, validation_alias="S3_PORT")
+    http_port: int = Field(8080, validation_alias="MODEL_HTTP_PORT")
+    grpc_port: int = Field(8081, validation_alias="MODEL_GRPC_PORT")
+    ui_port: int = Field(7860, validation_alias="UI_PORT")
+    bucket: str = Field("symptom-dx", validation_alias="SYMPTOM_DX_BUCKET")
+
+
+def say(message: str) -> None:
+    typer.secho(f"==> {message}", fg=typer.colors.CYAN, err=True)
+
+
+def local_credentials(state_dir: Path) -> tuple[str, str]:
+    """Keys for the local S3 server: made once, kept in .state/ (never in the repository)."""
+    path = state_dir / "s3-credentials"
+    if not path.is_file():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"local-{secrets.token_hex(6)}\n{secrets.token_urlsafe(24)}\n")
+        path.chmod(0o600)
+    access, secret = path.read_text().split()
+    return access, secret
+
+
+def resolve_data(settings: LocalRunSettings) -> tuple[str, str, Path]:
+    """(source for ingest, its expected sha256 or "", folder with the knowledge tables)."""
+    sys.path.insert(0, str(REPO / "data"))
+    from download import FILES, download
+
+    if settings.data_dir:
+        folder = Path(settings.data_dir).expanduser().resolve()
+        if not (folder / "Training.csv").is_file():
+            raise SymptomDxError(f"DATA_DIR={settings.data_dir} has no Training.csv")
+        return settings.data_source or str(folder / "Training.csv"), "", folder
+    say("DATA_DIR is not set: downloading the Kaggle files (pinned sha256)")
+    folder = download()
+    source = settings.data_source or str(folder / "Training.csv")
+    return source, "" if settings.data_source else FILES["Training.csv"][1], folder
+
+
+def start_backends(settings: LocalRunSettings, stack: ExitStack) -> dict[str, str]:
+    """S3 and MLflow on loopback; returns the environment the pipeline steps read."""
+    access, secret = local_credentials(settings.state_dir)
+    logs = settings.state_dir / "logs"
+    say(f"starting S3 (SeaweedFS) on 127.0.0.1:{settings.s3_port}")
+    s3 = start_s3(
+        settings.state_dir / "s3", settings.s3_port, access, secret, logs, (settings.bucket,)
+    )
+    stack.callback(s3.stop)
+    env = {
+        "AWS_ACCESS_KEY_ID": access,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_ENDPOINT_URL": s3.url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "S3_VERIFY_SSL": "0",
+        "MLFLOW_S3_ENDPOINT_URL": s3.url,
+        "SYMPTOM_DX_BUCKET": settings.bucket,
+    }
+    say(f"starting MLflow on 127.0.0.1:{settings.mlflow_port}")
+    mlflow = start_mlflow(
+        settings.state_dir / "mlflow",
+        settings.mlflow_port,
+        f"s3://{settings.bucket}/mlflow-artifacts",
+        logs,
+        env=env,
+    )
+    stack.callback(mlflow.stop)
+    env["MLFLOW_TRACKING_URI"] = mlflow.url
+    return env
+
+
+def run_pipeline(settings: LocalRunSettings, source: str, sha256: str, **params) -> dict:
+    """Run the KFP pipeline locally; return the registry's view of the new version."""
+    from kfp import local
+
+    from pipelines.disease_training_pipeline import disease_training_pipeline
+    from symptom_dx.steps import ERROR_FILE_ENV
+
+    error_file = settings.state_dir / "last-error"
+    error_file.unlink(missing_ok=True)
+    os.environ[ERROR_FILE_ENV] = str(error_file)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(settings.state_dir / "pipeline-root"),
+        raise_on_error=True,
+    )
+    say("running pipeline disease-training: ingest -> train -> evaluate -> register")
+    started = time.monotonic()
+    try:
+        disease_training_pipeline(data_source=source, data_sha256=sha256, **params)
+    except RuntimeError as e:
+        if error_file.is_file():
+            raise SymptomDxError(error_file.read_text().strip()) from None
+        raise SymptomDxError(f"pipeline failed: {str(e).splitlines()[0]}") from None
+    return {"seconds": round(time.monotonic() - started, 1), **latest_registration()}
+
+
+def latest_registration() -> dict:
+    """The newest version of the registered model, its verdict and the champion."""
+    from mlflow import MlflowClient
+
+    from symptom_dx.settings import MlflowSettings
+
+    name = MlflowSettings().registered_model
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name='{name}'")
+    newest = max(versions, key=lambda v: int(v.version))
+    champion = client.get_model_version_by_alias(name, "champion")
+    return {
+        "version": newest.version,
+        "verdict": newest.tags.get("gate_verdict", ""),
+        "champion": champion.version,
+        "champion_uri": champion.tags["storage_uri"],
+        "metrics": client.get_run(newest.run_id).data.metrics,
+    }
+
+
+def serve(settings: LocalRunSettings, env: dict, model_uri: str, data_dir: Path, stack) -> None:
+    from serving.launcher import start_model_server
+    from ui.launcher import start_ui
+
+    logs = settings.state_dir / "logs"
+    say(f"serving {model_uri}")
+    model = start_model_server(model_uri, settings.http_port, settings.grpc_port, logs, env)
+    stack.callback(model.stop)
+    ui = start_ui(model.url, settings.ui_port, data_dir, logs, env)
+    stack.callback(ui.stop)
+    typer.secho(
+        f"\nmodel server  {model.url}/v2/models/{MODEL_NAME}  (gRPC 127.0.0.1:{settings.grpc_port})"
+        f"\nweb UI        {ui.url}\nMLflow        {env['MLFLOW_TRACKING_URI']}"
+        f"\nS3            {env['AWS_ENDPOINT_URL']}  (keys in {settings.state_dir}/s3-credentials)"
+        "\n\nCtrl+C stops everything.",
+        fg=typer.colors.GREEN,
+    )
+    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+
+
+def preflight() -> None:
+    """Fail in seconds, with one line, if S3 or MLflow cannot be used."""
+    from symptom_dx.settings import MlflowSettings, S3Settings
+    from symptom_dx.storage import ObjectStore
+    from symptom_dx.tracking import check_tracking_server
+
+    ObjectStore(S3Settings()).check()
+    check_tracking_server(MlflowSettings())
+
+
+def report(result: dict) -> None:
+    m = result["metrics"]
+    say(
+        f"pipeline finished in {result['seconds']} s: version {result['version']}"
+        f" (k=3 vignettes on held-out patterns: top-1 {m.get('k3_top1', 0):.3f},"
+        f" top-3 {m.get('k3_top3', 0):.3f})"
+    )
+    say(f"gate: {result['verdict']}")
+    say(f"champion is version {result['champion']} at {result['champion_uri']}")
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+@app.command()
+def run(
+    serve_model: bool = typer.Option(True, "--serve/--no-serve", help="serve the champion"),
+) -> None:
+    """Start local S3 and MLflow, train, evaluate, register, then serve model and UI."""
+    settings = LocalRunSettings()
+    try:
+        with ExitStack() as stack:
+            source, sha256, data_dir = resolve_data(settings)
+            env = start_backends(settings, stack)
+            os.environ.update(env)
+            result = run_pipeline(settings, source, sha256)
+            report(result)
+            if serve_model:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+                serve(settings, env, result["champion_uri"], data_dir, stack)
+    except (SymptomDxError, ServiceError) as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def train() -> None:
+    """Run the pipeline locally against the S3 and MLflow the environment names.
+
+    AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, SYMPTOM_DX_BUCKET and
+    MLFLOW_TRACKING_URI say where; DATA_DIR or DATA_SOURCE say what to train on.
+    """
+    settings = LocalRunSettings()
+    try:
+        source, sha256, _ = resolve_data(settings)
+        preflight()
+        report(run_pipeline(settings, source, sha256))
+    except SymptomDxError as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+if __name__ == "__main__":
+    app()
