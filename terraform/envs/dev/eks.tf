@@ -10,6 +10,7 @@ module "cluster" {
 
   endpoint_public_access       = var.endpoint_public_access
   endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+  cluster_admin_arns           = var.cluster_admin_arns
 
   system_node_group   = var.system_node_group
   workload_node_group = var.workload_node_group

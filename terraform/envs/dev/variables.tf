@@ -63,6 +63,12 @@ variable "endpoint_public_access_cidrs" {
   default     = ["0.0.0.0/0"]
 }
 
+variable "cluster_admin_arns" {
+  description = "IAM role/user ARNs (team roles, CI) that get cluster-admin via EKS access entries; the identity running terraform is always admin."
+  type        = list(string)
+  default     = []
+}
+
 variable "system_node_group" {
   description = "System managed node group (add-ons, controllers, monitoring): instance types, ON_DEMAND or SPOT, min/max/desired size, root disk GiB."
   type = object({

@@ -26,6 +26,21 @@ module "eks" {
   # EKS access entry (no aws-auth ConfigMap).
   enable_cluster_creator_admin_permissions = true
 
+  # Further administrators (team roles, CI) through EKS access entries.
+  access_entries = {
+    for index, arn in var.cluster_admin_arns : "admin-${index}" => {
+      principal_arn = arn
+      policy_associations = {
+        admin = {
+          policy_arn = "arn:${data.aws_partition.current.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+          access_scope = {
+            type = "cluster"
+          }
+        }
+      }
+    }
+  }
+
   # Secrets envelope encryption with a module-managed KMS key (module default),
   # control plane logs to CloudWatch.
   enabled_log_types = var.enabled_log_types

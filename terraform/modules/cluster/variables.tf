@@ -41,6 +41,12 @@ variable "endpoint_public_access_cidrs" {
   default     = ["0.0.0.0/0"]
 }
 
+variable "cluster_admin_arns" {
+  description = "IAM role/user ARNs granted cluster-admin through EKS access entries, besides the identity that runs terraform."
+  type        = list(string)
+  default     = []
+}
+
 variable "enabled_log_types" {
   description = "EKS control plane log types shipped to CloudWatch."
   type        = list(string)

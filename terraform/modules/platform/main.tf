@@ -51,6 +51,12 @@ resource "kubernetes_namespace_v1" "this" {
       "app.kubernetes.io/part-of" = "symptom-dx-platform"
     }
   }
+
+  # kubectl (KFP manifests) and the charts may add their own labels and
+  # annotations to these namespaces; do not fight them on every apply.
+  lifecycle {
+    ignore_changes = [metadata[0].labels, metadata[0].annotations]
+  }
 }
 
 # gp3 as the default StorageClass (EBS CSI driver add-on), encrypted at rest.
