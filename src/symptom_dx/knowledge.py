@@ -121,12 +121,17 @@ def _read_precautions(path: Path) -> dict[str, tuple[str, ...]]:
 
 
 def _read_severities(path: Path) -> dict[str, int]:
+    """Weights by symptom id. The table lists symptoms in the dataset's header order, so a
+    name is first matched by position (this keeps the two ``fluid_overload`` rows apart), then
+    through the normaliser (``foul_smell_ofurine``)."""
     vocab = vocabulary()
+    rows = _rows(path)
+    by_position = vocab.columns_to_ids([row[0].strip() for row in rows])
     out: dict[str, int] = {}
     problems: list[str] = []
-    for row in _rows(path):
+    for row, sid in zip(rows, by_position, strict=True):
         spelling = row[0].strip()
-        sid = vocab.lookup(spelling)
+        sid = sid or vocab.lookup(spelling)
         try:
             weight = int(row[1])
         except (IndexError, ValueError):
@@ -137,14 +142,9 @@ def _read_severities(path: Path) -> dict[str, int]:
         elif not 1 <= weight <= 7:
             problems.append(f"symptom '{spelling}' has weight {weight} outside 1-7")
         else:
-            out[sid] = weight
+            out.setdefault(sid, weight)
     if problems:
         raise DatasetError(path.name, problems)
-    # The unused duplicate column means the same as the symptom it duplicates.
-    for dup, used in vocab.duplicates.items():
-        used_id = vocab.symptoms[used].id
-        if used_id in out:
-            out.setdefault(vocab.symptoms[dup].id, out[used_id])
     return out
 
 

@@ -1,0 +1,173 @@
+"""A small client of the model server's KServe v2 REST endpoint.
+
+One request per call, one patient per request. Connection errors, time-outs and 5xx answers
+become ``ModelServerUnavailable`` (the page says the server is down); a 400 becomes
+``ModelServerRejected`` carrying the server's own message. Symptom payloads are never logged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ui.metrics import BACKEND_CALLS, BACKEND_ERRORS
+
+
+class ModelServerUnavailable(RuntimeError):
+    """The model server did not answer in time, refused the connection or failed (5xx)."""
+
+
+class ModelServerRejected(ValueError):
+    """The model server answered 400: the message is the server's ``error`` text."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ranked disease: canonical name, probability and the symptom comparison."""
+
+    disease: str
+    probability: float
+    supporting: tuple[str, ...]  # given symptoms typical of the disease
+    missing: tuple[str, ...]  # its typical symptoms not given, most typical first
+
+
+@dataclass(frozen=True)
+class Prediction:
+    candidates: tuple[Candidate, ...]
+    next_question: str | None  # a canonical symptom id, or None when nothing is left to ask
+
+
+class ModelClient:
+    """``ModelClient("http://127.0.0.1:8080").infer(["itching", "skin_rash"])``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model_name: str = "disease-classifier",
+        timeout: float = 3.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.model_name = model_name
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ModelClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- calls ------------------------------------------------------------------------------
+    def ready(self) -> bool:
+        """True when the model answers ready; False when it is down or not loaded."""
+        try:
+            self._call("ready", "GET", f"/v2/models/{self.model_name}/ready")
+        except (ModelServerUnavailable, ModelServerRejected):
+            return False
+        return True
+
+    def infer(
+        self, symptoms: Sequence[str], absent: Sequence[str] = (), top_k: int = 5
+    ) -> Prediction:
+        """Rank diseases for one person's symptoms (canonical ids) and denied symptoms."""
+        inputs: list[dict[str, Any]] = [_bytes_input("symptoms", symptoms)]
+        if absent:
+            inputs.append(_bytes_input("absent", absent))
+        body = {"inputs": inputs, "parameters": {"top_k": int(top_k)}}
+        answer = self._call("infer", "POST", f"/v2/models/{self.model_name}/infer", json=body)
+        try:
+            return _parse_prediction(answer)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            BACKEND_ERRORS.labels("invalid").inc()
+            raise ModelServerUnavailable(f"the model server sent an unreadable answer ({e})") from e
+
+    def _call(self, call: str, method: str, path: str, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as e:
+            _record(call, "timeout", started)
+            raise ModelServerUnavailable(
+                f"the model server did not answer within {self._timeout():g} s"
+            ) from e
+        except httpx.TransportError as e:
+            _record(call, "unavailable", started)
+            raise ModelServerUnavailable(
+                f"cannot reach the model server at {self.base_url} ({type(e).__name__})"
+            ) from e
+        status = response.status_code
+        # 404: the server is up but the model is not (yet) loaded under that name.
+        if status >= 500 or status == 404:
+            _record(call, "unavailable", started)
+            raise ModelServerUnavailable(f"the model server answered HTTP {status} to {call}")
+        if status >= 400:
+            _record(call, "rejected", started)
+            raise ModelServerRejected(_error_text(response))
+        _record(call, "ok", started)
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _timeout(self) -> float:
+        t = self._http.timeout
+        return max(x for x in (t.connect, t.read, t.write, t.pool) if x is not None)
+
+
+def _record(call: str, outcome: str, started: float) -> None:
+    BACKEND_CALLS.labels(call, outcome).observe(time.perf_counter() - started)
+    if outcome != "ok":
+        BACKEND_ERRORS.labels(outcome).inc()
+
+
+def _bytes_input(name: str, ids: Sequence[str]) -> dict[str, Any]:
+    return {"name": name, "datatype": "BYTES", "shape": [1], "data": [",".join(ids)]}
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in str(text).split(",") if p.strip())
+
+
+def _rows(output: dict[str, Any]) -> list[Any]:
+    """The first patient's row of a v2 output tensor (data is flat, row-major)."""
+    shape = output.get("shape") or [len(output["data"])]
+    data = output["data"]
+    width = int(shape[1]) if len(shape) > 1 else len(data)
+    return list(data[:width])
+
+
+def _parse_prediction(answer: dict[str, Any]) -> Prediction:
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    diseases = [str(d) for d in _rows(outputs["disease"])]
+    probabilities = [float(p) for p in _rows(outputs["probability"])]
+    supporting = _rows(outputs["supporting_symptoms"])
+    missing = _rows(outputs["missing_symptoms"])
+    if not len(diseases) == len(probabilities) == len(supporting) == len(missing):
+        raise ValueError("output tensors have different widths")
+    question = ""
+    if "next_question" in outputs and outputs["next_question"]["data"]:
+        question = str(outputs["next_question"]["data"][0])
+    return Prediction(
+        candidates=tuple(
+            Candidate(d, p, _split(s), _split(m))
+            for d, p, s, m in zip(diseases, probabilities, supporting, missing, strict=True)
+        ),
+        next_question=question or None,
+    )
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or f"HTTP {response.status_code}"
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])
+    return str(body)
