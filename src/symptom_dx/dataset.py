@@ -67,7 +67,7 @@ def parse_dataset(text: str, source: str) -> Dataset:
     symptom_cols = [i for i in range(len(header)) if i not in label_at]
     ids = vocab.columns_to_ids([header[i] for i in symptom_cols])
     unknown_cols = [header[c] for c, sid in zip(symptom_cols, ids, strict=True) if sid is None]
-    missing = [s for s in vocab.ids if s not in ids]
+    missing = [s for s in vocab.ids if s not in ids and s not in vocab.optional_ids]
     repeated = [s for s, n in Counter(i for i in ids if i).items() if n > 1]
     if not label_at:
         problems.append(f"missing column '{LABEL_COLUMN}'")
@@ -84,6 +84,7 @@ def parse_dataset(text: str, source: str) -> Dataset:
 
     label_col = label_at[0]
     positions = np.array([vocab.position(s) for s in ids])  # type: ignore[arg-type]
+    # A dataset may omit the optional duplicate column; its cells then stay 0.
     X = np.zeros((len(body), vocab.size), dtype=np.uint8)
     y: list[str] = []
     blank, short, no_symptom, bad_values, unknown_labels = [], [], [], [], Counter()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import difflib
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -156,18 +157,32 @@ class Vocabulary:
                     ids.append(sid)
         return ids, missed
 
-    def columns_to_ids(self, header: list[str]) -> list[str | None]:
-        """Map CSV column names to ids, position by position; None for unknown columns.
+    @property
+    def optional_ids(self) -> frozenset[str]:
+        """Ids a dataset may leave out (the unused duplicate column)."""
+        return frozenset(self.symptoms[d].id for d in self.duplicates)
 
-        A name that appears twice (``fluid_overload``) maps, at its first occurrence, to the
-        symptom whose header sits at that position in the canonical order.
+    def columns_to_ids(self, header: list[str]) -> list[str | None]:
+        """Map CSV column names to ids; None for unknown columns.
+
+        A name that appears twice (Kaggle's ``fluid_overload``) maps, at its first occurrence,
+        to the unused duplicate column and, at its second, to the used one, as in Kaggle's
+        header.
         """
+        keys: dict[str, str] = self._keys  # type: ignore[attr-defined]
+        duplicate_of = {
+            self.symptoms[u].id: self.symptoms[d].id for d, u in self.duplicates.items()
+        }
+        counts = Counter(compact_key(c) for c in header)
+        first_seen: set[str] = set()
         out: list[str | None] = []
-        for pos, column in enumerate(header):
-            if pos < self.size and compact_key(column) == compact_key(self.symptoms[pos].header):
-                out.append(self.symptoms[pos].id)
-            else:
-                out.append(self._keys.get(compact_key(column)))  # type: ignore[attr-defined]
+        for column in header:
+            key = compact_key(column)
+            sid = keys.get(key)
+            if sid in duplicate_of and counts[key] > 1 and sid not in first_seen:
+                first_seen.add(sid)
+                sid = duplicate_of[sid]
+            out.append(sid)
         return out
 
 

@@ -1,0 +1,75 @@
+import pytest
+
+from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
+from symptom_dx.vocabulary import compact_key, split_symptom_list, vocabulary
+
+
+def test_vocabulary_has_132_unique_ids_in_header_order():
+    v = vocabulary()
+    assert v.size == 132
+    assert len(set(v.ids)) == 132
+    assert [s.position for s in v.symptoms] == list(range(132))
+    assert all(" " not in s for s in v.ids)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("spotting_ urination", "spotting_urination"),
+        ("foul_smell_of urine", "foul_smell_of_urine"),
+        ("foul_smell_ofurine", "foul_smell_of_urine"),  # the severity table's spelling
+        ("dischromic _patches", "dischromic_patches"),
+        ("Skin Rash", "skin_rash"),
+        ("SKIN-RASH", "skin_rash"),
+        ("skin rashh", "skin_rash"),  # minor misspelling
+        ("diarrhea", "diarrhoea"),
+        ("Cold hands and feet", "cold_hands_and_feets"),  # the display label
+        ("toxic look typhos", "toxic_look_(typhos)"),
+        ("fluid_overload", "fluid_overload"),
+        ("itchy skin", "itching"),  # an alias
+    ],
+)
+def test_normaliser_accepts_variants(raw, expected):
+    assert vocabulary().normalise(raw) == expected
+
+
+def test_fluid_overload_names_the_used_column():
+    v = vocabulary()
+    assert v.position("fluid_overload") == 117
+    assert v.position("fluid_overload_duplicate") == 45
+    assert v.duplicates == {45: 117}
+    assert "fluid_overload_duplicate" not in {s.id for s in v.selectable}
+
+
+def test_unknown_symptom_error_names_it_and_close_matches():
+    with pytest.raises(UnknownSymptomError) as e:
+        vocabulary().resolve(["itching", "hedache x", "bananas"])
+    message = str(e.value)
+    assert "'hedache x'" in message and "headache" in message
+    assert "'bananas'" in message
+    assert set(e.value.unknown) == {"hedache x", "bananas"}
+
+
+def test_ambiguous_or_far_names_are_not_guessed():
+    assert vocabulary().lookup("pain") is None
+    assert vocabulary().lookup("") is None
+
+
+def test_resolve_dedupes_and_keeps_order():
+    assert vocabulary().resolve(["Itching", "skin rash", "itching"]) == ["itching", "skin_rash"]
+
+
+def test_empty_list_is_an_error():
+    with pytest.raises(EmptySymptomsError):
+        vocabulary().parse(" , ,")
+
+
+def test_free_text_reports_what_was_understood():
+    ids, missed = vocabulary().understand("itchy skin, rash and fever; banana; cold hands and feet")
+    assert ids == ["itching", "skin_rash", "high_fever", "cold_hands_and_feets"]
+    assert missed == ["banana"]
+
+
+def test_helpers():
+    assert compact_key("Foul smell_of-urine") == "foulsmellofurine"
+    assert split_symptom_list("a, b;c\n d,,") == ["a", "b", "c", "d"]
