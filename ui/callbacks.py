@@ -278,7 +278,8 @@ def _short(text: str) -> str:
 
 
 def _pct(p: float) -> str:
-    return f"{p * 100:.0f}"
+    """A whole percentage; "<1" rather than a misleading "0" for a small non-zero share."""
+    return "<1" if 0 < p < 0.005 else f"{p * 100:.0f}"
 
 
 def _e(text: str) -> str:

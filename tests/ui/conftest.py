@@ -1,0 +1,46 @@
+"""UI fixtures: the knowledge tables, a real model server (serving.launcher) and a client."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from symptom_dx.local.services import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `ui` and `serving` are top-level packages of the repository
+    sys.path.insert(0, str(REPO))
+
+
+def start_model_server(model_dir: Path, log_dir: Path):
+    """The project's real model server (KServe v2) on free loopback ports."""
+    try:
+        from serving.launcher import start_model_server as start
+    except ImportError as e:  # the UI is built against serving/'s v2 contract
+        pytest.fail(f"serving.launcher.start_model_server is not available: {e}")
+    return start(model_dir, free_port(), free_port(), log_dir, {})
+
+
+@pytest.fixture(scope="session")
+def knowledge(data_dir):
+    from symptom_dx.knowledge import load_knowledge
+
+    return load_knowledge(data_dir)
+
+
+@pytest.fixture(scope="session")
+def model_server(trained_model_dir, tmp_path_factory):
+    """A model server shared by the callback tests (never stopped by them)."""
+    svc = start_model_server(trained_model_dir, tmp_path_factory.mktemp("model-server-logs"))
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def client(model_server):
+    from ui.client import ModelClient
+
+    with ModelClient(model_server.url, timeout=10.0) as c:
+        yield c

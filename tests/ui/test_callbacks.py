@@ -1,0 +1,125 @@
+"""The page's logic as plain functions, with a real model server behind them."""
+
+from __future__ import annotations
+
+import re
+
+from symptom_dx.local.services import LOOPBACK, free_port
+from symptom_dx.vocabulary import vocabulary
+from ui import callbacks
+from ui.callbacks import EMPTY, OK, UNAVAILABLE
+from ui.client import ModelClient
+
+SKIN = ["itching", "skin_rash", "nodal_skin_eruptions"]
+
+
+def test_picker_shows_display_names_of_the_domain_vocabulary():
+    choices = callbacks.picker_choices("en")
+    assert len(choices) == len(vocabulary().selectable) == 131
+    assert ("Itching", "itching") in choices
+    assert all("_" not in label for label, _ in choices)
+    assert [c[0].casefold() for c in choices] == sorted(c[0].casefold() for c in choices)
+    ko = dict((sid, label) for label, sid in callbacks.picker_choices("ko"))
+    assert ko["skin_rash"] == "피부 발진"
+
+
+def test_free_text_reports_what_was_and_was_not_understood():
+    chosen, message = callbacks.add_free_text("itchy skin, rash, purple elbows", ["cough"], "en")
+    assert chosen == ["cough", "itching", "skin_rash"]
+    assert "Understood: Itching, Skin rash" in message
+    assert 'Not understood: "purple elbows"' in message
+    chosen, message = callbacks.add_free_text("고열, 기침", [], "ko")
+    assert chosen == ["high_fever", "cough"]
+    assert "인식한 증상: 고열, 기침" in message
+
+
+def test_diagnose_ranks_and_compares(client, knowledge):
+    outcome = callbacks.diagnose(client, knowledge, SKIN)
+    assert outcome.status == OK
+    assert outcome.thin == ()
+    assert outcome.urgent == ()
+    view = callbacks.render(outcome, knowledge, "en")
+    assert next(iter(view.ranking)) == "Fungal infection"
+    assert len(view.ranking) == 5
+    assert view.status_html == ""
+    html = view.details_html
+    assert html.count('class="sdx-card"') == 5
+    first = html.split('class="sdx-card"')[1]
+    assert "fungal infections occur" in first  # description from the table
+    assert "Bath twice" in first  # precautions from the table
+    supporting = re.search(r'class="sdx-supporting">(.*?)</p>', first).group(1)
+    assert "Skin rash" in supporting and "Nodal skin eruptions" in supporting
+    assert "Dyschromic patches" in re.search(r'class="sdx-missing">(.*?)</p>', first).group(1)
+    assert view.show_question
+    assert "Do you have **" in view.question_md
+
+
+def test_answering_the_question_refines_the_result(client, knowledge):
+    first = callbacks.diagnose(client, knowledge, ["skin_rash"])
+    question = first.question
+    assert question
+    said_no = callbacks.answer(client, knowledge, first.present, first.absent, question, False)
+    assert said_no.present == ("skin_rash",)
+    assert said_no.absent == (question,)
+    assert said_no.question not in (None, question)
+    view = callbacks.render(said_no, knowledge, "en")
+    assert "You said you do not have: " + vocabulary().label(question) in view.notes_html
+    said_yes = callbacks.answer(client, knowledge, first.present, first.absent, question, True)
+    assert said_yes.present == ("skin_rash", question)
+    assert said_yes.absent == ()
+    probs = [c.probability for c in said_yes.prediction.candidates]
+    assert probs != [c.probability for c in first.prediction.candidates]
+
+
+def test_thin_input_is_said_honestly(client, knowledge):
+    outcome = callbacks.diagnose(client, knowledge, ["skin_rash"])
+    assert "few" in outcome.thin
+    view = callbacks.render(outcome, knowledge, "en")
+    assert "Too little to tell these conditions apart" in view.notes_html
+    assert "You gave 1 symptom(s)" in view.notes_html
+    assert callbacks.thin_reasons(SKIN, outcome.prediction) != ()  # one rash is ambiguous
+
+
+def test_severe_symptoms_bring_urgent_care_advice(client, knowledge):
+    outcome = callbacks.diagnose(client, knowledge, ["chest_pain", "breathlessness", "sweating"])
+    assert outcome.urgent == ("chest_pain",)
+    view = callbacks.render(outcome, knowledge, "en")
+    assert "Seek urgent care" in view.notes_html and "Chest pain" in view.notes_html
+    ko = callbacks.render(outcome, knowledge, "ko")
+    assert "119" in ko.notes_html and "가슴 통증(흉통)" in ko.notes_html
+
+
+def test_nothing_picked_asks_for_a_symptom(client, knowledge):
+    outcome = callbacks.diagnose(client, knowledge, [])
+    assert outcome.status == EMPTY
+    assert "Pick at least one symptom" in callbacks.render(outcome, knowledge, "en").status_html
+
+
+def test_korean_rendering_keeps_the_data_english_and_says_so(client, knowledge):
+    outcome = callbacks.diagnose(client, knowledge, SKIN)
+    view = callbacks.render(outcome, knowledge, "ko")
+    assert next(iter(view.ranking)) == "진균 감염"
+    assert "피부 발진" in view.details_html
+    assert "원본 데이터가 영어로만" in view.details_html
+    assert "Bath twice" in view.details_html
+    assert "**" in view.question_md and "증상이 있나요?" in view.question_md
+
+
+def test_a_down_server_is_said_plainly_and_urgent_advice_stays(knowledge):
+    with ModelClient(f"http://{LOOPBACK}:{free_port()}", timeout=1.0) as down:
+        outcome = callbacks.diagnose(down, knowledge, ["coma", "high_fever"])
+        assert outcome.status == UNAVAILABLE
+        assert callbacks.server_status(down, "en").startswith("Model server: **not answering**")
+    view = callbacks.render(outcome, knowledge, "en")
+    assert "The model server is not answering right now" in view.status_html
+    assert view.ranking is None and view.details_html == ""
+    assert "Seek urgent care" in view.notes_html
+    assert "모델 서버" in callbacks.render(outcome, knowledge, "ko").status_html
+
+
+def test_the_page_recovers_when_the_server_is_back(client, knowledge):
+    with ModelClient(f"http://{LOOPBACK}:{free_port()}", timeout=1.0) as down:
+        assert callbacks.diagnose(down, knowledge, SKIN).status == UNAVAILABLE
+    # the same submission against the live server: nothing is left over from the failure
+    assert callbacks.diagnose(client, knowledge, SKIN).status == OK
+    assert callbacks.server_status(client, "en") == "Model server: ready."
