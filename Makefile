@@ -26,8 +26,8 @@ compile: venv ## compile the pipeline to its IR YAML (pipelines/disease_training
 
 test: venv ## unit, data, integration, browser and infrastructure tests
 	@bash scripts/apt-deps.sh chromium prometheus
-	@$(PY) -m pytest
-	@bash scripts/test-infra.sh
+	@$(PY) -m pytest --ignore=tests/infra
+	@bash scripts/test-infra.sh  # terraform fmt, checkov, tests/infra
 
 bench: venv ## serving benchmark: ours vs stock-style KServe vs bare HTTP floor
 	@bash scripts/apt-deps.sh wrk

@@ -19,7 +19,9 @@ def data_dir() -> Path:
     """The Kaggle files: DATA_DIR, else the shared read-only copy beside the repository."""
     path = Path(os.environ.get("DATA_DIR") or REPO.parent / "shared/data/kaggle-disease-prediction")
     if not (path / "Training.csv").is_file():
-        pytest.fail(f"Kaggle data not found in {path}: set DATA_DIR to the folder with Training.csv")
+        pytest.fail(
+            f"Kaggle data not found in {path}: set DATA_DIR to the folder with Training.csv"
+        )
     return path
 
 
@@ -51,3 +53,37 @@ def s3_server(tmp_path_factory):
     svc.extra.update(access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY)
     yield svc
     svc.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory, s3_server):
+    """A real MLflow server (sqlite + artifacts in the S3 server's bucket) on loopback."""
+    from minio import Minio
+
+    from symptom_dx.local.services import start_mlflow
+
+    bucket = "symptom-dx"
+    client = Minio(
+        s3_server.url.removeprefix("http://"), S3_ACCESS_KEY, S3_SECRET_KEY, secure=False
+    )
+    if not client.bucket_exists(bucket):
+        client.make_bucket(bucket)
+    root = tmp_path_factory.mktemp("mlflow")
+    env = s3_env(s3_server, bucket)
+    svc = start_mlflow(root / "state", free_port(), f"s3://{bucket}/mlflow-artifacts", root, env)
+    svc.extra.update(env=env, bucket=bucket)
+    yield svc
+    svc.stop()
+
+
+def s3_env(s3_server, bucket: str) -> dict[str, str]:
+    """The environment through which every part of the system finds the S3 server."""
+    return {
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "AWS_ENDPOINT_URL": s3_server.url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "S3_VERIFY_SSL": "0",
+        "MLFLOW_S3_ENDPOINT_URL": s3_server.url,
+        "SYMPTOM_DX_BUCKET": bucket,
+    }

@@ -127,16 +127,17 @@ def parse_dataset(text: str, source: str) -> Dataset:
     return Dataset(fold_duplicates(X), np.array(y, dtype=object), source)
 
 
-def load_dataset(path: str | Path) -> Dataset:
-    """Read and validate a CSV file (see ``parse_dataset``)."""
+def load_dataset(path: str | Path, name: str = "") -> Dataset:
+    """Read and validate a CSV file (see ``parse_dataset``); errors call it ``name`` if given."""
     path = Path(path)
+    name = name or str(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise DatasetError(str(path), ["file not found"]) from None
+        raise DatasetError(name, ["file not found"]) from None
     except UnicodeDecodeError:
-        raise DatasetError(str(path), ["not a UTF-8 text file"]) from None
-    return parse_dataset(text, str(path))
+        raise DatasetError(name, ["not a UTF-8 text file"]) from None
+    return parse_dataset(text, name)
 
 
 def dataset_statistics(ds: Dataset) -> dict:

@@ -84,7 +84,7 @@ def ingest(
     """
     with tempfile.TemporaryDirectory() as tmp:
         raw = fetch(source, Path(tmp) / "raw.csv", sha256=sha256)
-        ds = load_dataset(raw)
+        ds = load_dataset(raw, name=source)
         raw_sha = sha256_of(raw)
     stats = {**dataset_statistics(ds), "source": source, "source_sha256": raw_sha}
     dataset_path.parent.mkdir(parents=True, exist_ok=True)

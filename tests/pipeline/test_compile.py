@@ -1,0 +1,39 @@
+"""The committed IR YAML is what the current source compiles to; it runs from our image."""
+
+import yaml
+
+from pipelines.compile import PACKAGE, compile_pipeline
+
+
+def test_committed_ir_matches_a_fresh_compile(tmp_path):
+    fresh = compile_pipeline(tmp_path / "fresh.yaml").read_text()
+    assert PACKAGE.read_text() == fresh, "pipeline changed: run `make compile` and commit the YAML"
+
+
+def test_ir_has_no_pip_step_and_attaches_secrets():
+    docs = list(yaml.safe_load_all(PACKAGE.read_text()))
+    spec, platform = docs[0], docs[1]
+    assert spec["pipelineInfo"]["name"] == "disease-training"
+    executors = spec["deploymentSpec"]["executors"]
+    assert set(executors) == {
+        "exec-ingest-dataset",
+        "exec-train-candidates",
+        "exec-evaluate-candidates",
+        "exec-register-model",
+    }
+    for executor in executors.values():
+        container = executor["container"]
+        assert container["image"] == "ghcr.io/symptom-dx/components:0.1.0"
+        assert "pip install" not in " ".join(container["command"])
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name in ("exec-ingest-dataset", "exec-register-model"):
+        secret = k8s[name]["secretAsEnv"][0]
+        assert secret["secretName"] == "symptom-dx-s3"
+        assert {e["envVar"] for e in secret["keyToEnv"]} == {
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        }
+    config = k8s["exec-register-model"]["configMapAsEnv"][0]
+    assert "MLFLOW_TRACKING_URI" in {e["envVar"] for e in config["keyToEnv"]}
+    # no credential values anywhere in the compiled pipeline
+    assert "SECRET_ACCESS_KEY:" not in PACKAGE.read_text().replace("envVar", "")

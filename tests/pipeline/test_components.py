@@ -1,0 +1,99 @@
+"""Each component's function called directly (its python_func), no KFP runner."""
+
+import json
+
+import pytest
+from kfp import dsl
+
+from components.evaluate.component import evaluate_candidates
+from components.ingest.component import ingest_dataset
+from components.train.component import train_candidates
+
+
+def artifact(cls, path):
+    return cls(uri=str(path))
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, data_dir):
+    root = tmp_path_factory.mktemp("components")
+    dataset = artifact(dsl.Dataset, root / "dataset.csv")
+    stats = artifact(dsl.Markdown, root / "statistics.md")
+    sha = ingest_dataset.python_func(
+        dataset=dataset,
+        statistics=stats,
+        source=str(data_dir / "Training.csv"),
+        sha256="cc00c869b702c0c90eef3c1fb4d0b54f16965f8def2dec7e1bf91d0b76480ac3",
+        store_in_bucket=False,
+    )
+    return root, dataset, stats, sha
+
+
+def test_ingest_writes_canonical_dataset_and_statistics(ingested):
+    root, dataset, stats, sha = ingested
+    assert sha.startswith("cc00c869")
+    header = (root / "dataset.csv").read_text().splitlines()[0].split(",")
+    assert header[13] == "spotting_urination" and header[-1] == "prognosis"
+    assert dataset.metadata["distinct_patterns"] == 304
+    assert "distinct_patterns | 304" in (root / "statistics.md").read_text()
+
+
+def test_ingest_rejects_a_wrong_checksum_and_writes_nothing(tmp_path, data_dir, capsys):
+    out = tmp_path / "dataset.csv"
+    with pytest.raises(SystemExit) as e:
+        ingest_dataset.python_func(
+            dataset=artifact(dsl.Dataset, out),
+            statistics=artifact(dsl.Markdown, tmp_path / "s.md"),
+            source=str(data_dir / "Training.csv"),
+            sha256="0" * 64,
+            store_in_bucket=False,
+        )
+    assert e.value.code == 1
+    assert "ingest: checksum mismatch" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_and_evaluate(ingested, tmp_path):
+    _, dataset, _, _ = ingested
+    candidates = artifact(dsl.Model, tmp_path / "candidates")
+    train_candidates.python_func(
+        dataset=dataset,
+        candidates=candidates,
+        algorithms="naive_bayes,logistic_regression",
+        dropout_samples=10,
+    )
+    assert candidates.metadata["candidates"] == ["naive_bayes", "logistic_regression"]
+    model = artifact(dsl.Model, tmp_path / "model")
+    metrics = artifact(dsl.Metrics, tmp_path / "metrics")
+    confusion = artifact(dsl.ClassificationMetrics, tmp_path / "confusion")
+    evaluation = artifact(dsl.Artifact, tmp_path / "evaluation.json")
+    best, score = evaluate_candidates.python_func(
+        dataset=dataset,
+        candidates=candidates,
+        model=model,
+        metrics=metrics,
+        confusion_matrix=confusion,
+        evaluation=evaluation,
+    )
+    assert best in {"naive_bayes", "logistic_regression"}
+    assert score == pytest.approx(metrics.metadata["k3_top1"], abs=1e-6)
+    assert score > 0.85
+    assert {"k2_top1", "k3_top3", "k4_macro_f1", "full_log_loss", "k3_ece"} <= set(metrics.metadata)
+    matrix = confusion.metadata["confusionMatrix"]
+    assert len(matrix["annotationSpecs"]) == 41 and len(matrix["rows"]) == 41
+    result = json.loads((tmp_path / "evaluation.json").read_text())
+    assert set(result["candidates"]) == {"naive_bayes", "logistic_regression"}
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+        "metadata.json",
+        "model.joblib",
+    ]
+
+
+def test_train_rejects_unknown_algorithm(ingested, tmp_path, capsys):
+    _, dataset, _, _ = ingested
+    with pytest.raises(SystemExit):
+        train_candidates.python_func(
+            dataset=dataset, candidates=artifact(dsl.Model, tmp_path / "c"), algorithms="svm"
+        )
+    assert "train: unknown algorithm(s) svm" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
