@@ -29,7 +29,7 @@ def test_split_holds_out_whole_patterns(split, training_set):
 
 
 def test_vignettes_draw_k_symptoms_from_the_pattern(split):
-    X, y = vignettes(split.test, k=3, per_pattern=5, seed=0)
+    X, _y = vignettes(split.test, k=3, per_pattern=5, seed=0)
     assert len(X) == 5 * len(split.test)
     assert (X.sum(axis=1) == 3).all()
 

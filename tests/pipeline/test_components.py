@@ -30,7 +30,7 @@ def ingested(tmp_path_factory, data_dir):
 
 
 def test_ingest_writes_canonical_dataset_and_statistics(ingested):
-    root, dataset, stats, sha = ingested
+    root, dataset, _stats, sha = ingested
     assert sha.startswith("cc00c869")
     header = (root / "dataset.csv").read_text().splitlines()[0].split(",")
     assert header[13] == "spotting_urination" and header[-1] == "prognosis"
