@@ -91,18 +91,19 @@ def build_app(
             with gr.Column(scale=1):
                 status = gr.HTML("", elem_id="sdx-status")
                 notes = gr.HTML("", elem_id="sdx-notes")
-                with gr.Group(visible=False, elem_id="sdx-question-box") as question_box:
-                    question = gr.Markdown("", elem_id="sdx-question")
-                    with gr.Row():
-                        yes = gr.Button(en.text("yes"), variant="primary", elem_id="sdx-yes")
-                        no = gr.Button(en.text("no"), elem_id="sdx-no")
                 ranking = gr.Label(
                     value=None,
                     num_top_classes=top_k,
                     label=en.text("ranking_label"),
                     show_heading=False,
+                    visible=False,
                     elem_id="sdx-ranking",
                 )
+                with gr.Group(visible=False, elem_id="sdx-question-box") as question_box:
+                    question = gr.Markdown("", elem_id="sdx-question")
+                    with gr.Row():
+                        yes = gr.Button(en.text("yes"), variant="primary", elem_id="sdx-yes")
+                        no = gr.Button(en.text("no"), elem_id="sdx-no")
         details = gr.HTML("", elem_id="sdx-details")
 
         view_outputs = [status, notes, question, question_box, ranking, details]
@@ -114,20 +115,28 @@ def build_app(
                 view.notes_html,
                 view.question_md,
                 gr.Group(visible=view.show_question),
-                gr.Label(value=view.ranking, label=translations(lang).text("ranking_label")),
+                gr.Label(
+                    value=view.ranking,
+                    label=translations(lang).text("ranking_label"),
+                    visible=view.ranking is not None,
+                ),
                 view.details_html,
             ]
 
+        def server_update(outcome: Outcome, lang: str) -> Any:
+            line = callbacks.server_line(outcome, lang)
+            return gr.skip() if line is None else line
+
         def on_submit(present: list[str], lang: str):
             outcome = callbacks.diagnose(client, knowledge, present, (), top_k)
-            return [outcome, *show(outcome, lang)]
+            return [outcome, server_update(outcome, lang), *show(outcome, lang)]
 
         def on_answer(has_it: bool):
             def handler(present: list[str], outcome: Outcome, lang: str):
                 new = callbacks.answer(
                     client, knowledge, present, outcome.absent, outcome.question, has_it, top_k
                 )
-                return [new, list(new.present), *show(new, lang)]
+                return [new, list(new.present), server_update(new, lang), *show(new, lang)]
 
             return handler
 
@@ -164,18 +173,21 @@ def build_app(
             ]
 
         submit.click(
-            on_submit, [picker, language], [outcome_state, *view_outputs], api_name="diagnose"
+            on_submit,
+            [picker, language],
+            [outcome_state, server, *view_outputs],
+            api_name="diagnose",
         )
         yes.click(
             on_answer(True),
             [picker, outcome_state, language],
-            [outcome_state, picker, *view_outputs],
+            [outcome_state, picker, server, *view_outputs],
             api_name="answer_yes",
         )
         no.click(
             on_answer(False),
             [picker, outcome_state, language],
-            [outcome_state, picker, *view_outputs],
+            [outcome_state, picker, server, *view_outputs],
             api_name="answer_no",
         )
         gr.on(

@@ -78,10 +78,15 @@ class View:
 
 # -- picking symptoms ---------------------------------------------------------------------------
 def picker_choices(language: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
-    """(display label, symptom id) for every selectable symptom, sorted by label."""
+    """(display label, symptom id) for every selectable symptom, shortest label first.
+
+    Gradio's picker filters by substring and Enter takes the first match: with shorter labels
+    first, typing a whole name ("Itching") and Enter takes that symptom, never a longer one
+    that contains it ("Internal itching").
+    """
     tr = translations(language)
     choices = [(tr.symptom(s.id), s.id) for s in vocabulary().selectable]
-    return sorted(choices, key=lambda c: c[0].casefold())
+    return sorted(choices, key=lambda c: (len(c[0]), c[0].casefold()))
 
 
 def add_free_text(
@@ -173,6 +178,16 @@ def server_status(client: ModelClient, language: str = DEFAULT_LANGUAGE) -> str:
     """A one-line markdown status of the model server, for the page's status line."""
     tr = translations(language)
     return tr.text("server_ready") if client.ready() else tr.text("server_not_ready")
+
+
+def server_line(outcome: Outcome, language: str = DEFAULT_LANGUAGE) -> str | None:
+    """The status line a submission implies (None: it says nothing about the server)."""
+    tr = translations(language)
+    if outcome.status == UNAVAILABLE:
+        return tr.text("server_not_ready")
+    if outcome.status in (OK, REJECTED):
+        return tr.text("server_ready")
+    return None
 
 
 # -- showing ------------------------------------------------------------------------------------

@@ -18,7 +18,10 @@ def test_picker_shows_display_names_of_the_domain_vocabulary():
     assert len(choices) == len(vocabulary().selectable) == 131
     assert ("Itching", "itching") in choices
     assert all("_" not in label for label, _ in choices)
-    assert [c[0].casefold() for c in choices] == sorted(c[0].casefold() for c in choices)
+    # shortest first, so that a whole name typed into the picker is its first match
+    labels = [label for label, _ in choices]
+    assert labels.index("Itching") < labels.index("Internal itching")
+    assert [len(label) for label in labels] == sorted(len(label) for label in labels)
     ko = dict((sid, label) for label, sid in callbacks.picker_choices("ko"))
     assert ko["skin_rash"] == "피부 발진"
 
@@ -115,6 +118,8 @@ def test_a_down_server_is_said_plainly_and_urgent_advice_stays(knowledge):
     assert view.ranking is None and view.details_html == ""
     assert "Seek urgent care" in view.notes_html
     assert "모델 서버" in callbacks.render(outcome, knowledge, "ko").status_html
+    assert "응답 없음" in callbacks.server_line(outcome, "ko")
+    assert callbacks.server_line(callbacks.Outcome(), "en") is None
 
 
 def test_the_page_recovers_when_the_server_is_back(client, knowledge):

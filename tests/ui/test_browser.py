@@ -1,0 +1,147 @@
+"""The page in a real headless Chromium: pick, submit, read, answer, switch language, and see
+the model server go down and come back. Saves test-artifacts/ui.png (and ui-server-down.png).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from symptom_dx.local.services import free_port
+from tests.ui.conftest import start_model_server
+from ui.launcher import REPO, start_ui
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def stack(trained_model_dir, data_dir, tmp_path_factory):
+    """Its own model server (the test stops it) and the UI in front of it."""
+    logs = tmp_path_factory.mktemp("browser-logs")
+    server = start_model_server(trained_model_dir, logs)
+    ui = start_ui(server.url, free_port(), data_dir, logs)
+    state = {"server": server, "ui": ui, "logs": logs}
+    yield state
+    ui.stop()
+    state["server"].stop()
+
+
+@pytest.fixture
+def page(tmp_path):
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh user-data-dir
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1280, "height": 1000},
+        )
+        context.set_default_timeout(15_000)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def pick(page, text: str) -> None:
+    """Type into the picker, take the first match with Enter, close the list with Escape."""
+    field = page.locator("#sdx-picker input")
+    field.click()
+    field.fill(text)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def chips(page) -> list[str]:
+    return [t.strip() for t in page.locator("#sdx-picker .token").all_inner_texts()]
+
+
+def test_symptom_form_in_a_browser(stack, page, trained_model_dir):
+    started = time.monotonic()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(stack["ui"].url)
+    page.get_by_text("This is not a diagnosis").wait_for()
+    page.get_by_text("Model server: ready.").wait_for()
+
+    # Pick three symptoms by typing their display names.
+    for name in ("Itching", "Skin rash", "Nodal skin eruptions"):
+        pick(page, name)
+    assert chips(page) == ["Itching", "Skin rash", "Nodal skin eruptions"]
+
+    # Submit; read the ranked list and the symptom comparison.
+    page.locator("#sdx-submit").click()
+    cards = page.locator("#sdx-details .sdx-card")
+    cards.first.wait_for()
+    assert cards.count() == 5
+    ranking = page.locator("#sdx-ranking").inner_text()
+    assert ranking.index("Fungal infection") < ranking.index("%")
+    first = cards.first
+    assert first.locator("h3").inner_text().startswith("1. Fungal infection")
+    supporting = first.locator(".sdx-supporting").inner_text()
+    assert "Itching" in supporting or "Skin rash" in supporting
+    assert "Precautions" in first.inner_text()
+    assert "Bath twice" in first.inner_text()
+
+    # Answer the suggested question with yes: it becomes a chip and the result is asked again.
+    question = page.locator("#sdx-question").inner_text()
+    assert "Do you have" in question
+    asked = question.split("Do you have", 1)[1].strip(" ?\n")
+    page.locator("#sdx-yes").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#sdx-picker .token').length === n", arg=4
+    )
+    assert chips(page)[-1] == asked
+    page.locator("#sdx-question").filter(has_not_text=asked).wait_for()
+
+    # Switch to Korean: interface, symptom chips and disease names.
+    page.locator("#sdx-language").get_by_text("한국어").click()
+    page.get_by_text("증상 확인 도우미").wait_for()
+    page.locator("#sdx-ranking").get_by_text("진균 감염").wait_for()
+    assert chips(page)[:3] == ["가려움증", "피부 발진", "결절성 피부 발진"]
+    assert "나의 증상과 이 질환 비교" in cards.first.inner_text()
+    assert "영어로 표시합니다" in page.locator("#sdx-details").inner_text()
+    page.locator("#sdx-details").scroll_into_view_if_needed()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
+
+    # Stop the model server: the page says so plainly and keeps the chosen symptoms.
+    stack["server"].stop()
+    page.locator("#sdx-submit").click()
+    page.locator("#sdx-status").get_by_text("모델 서버에 연결할 수 없습니다").wait_for()
+    assert page.locator("#sdx-details .sdx-card").count() == 0
+    assert len(chips(page)) == 4
+    page.locator("#sdx-server").get_by_text("응답 없음").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "ui-server-down.png"), full_page=True)
+
+    # Bring it back on the same address: the next submission works again.
+    port = int(stack["server"].url.rsplit(":", 1)[1])
+    stack["server"] = _restart(trained_model_dir, port, stack["logs"])
+    page.locator("#sdx-submit").click()
+    page.locator("#sdx-ranking").get_by_text("진균 감염").wait_for()
+    assert page.locator("#sdx-status").inner_text().strip() == ""
+    page.locator("#sdx-server").get_by_text("모델 서버: 정상.").wait_for()
+    assert time.monotonic() - started < 90
+
+
+def _restart(model_dir, port, logs):
+    from serving.launcher import start_model_server as start
+
+    return start(model_dir, port, free_port(), logs, {})
