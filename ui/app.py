@@ -39,6 +39,7 @@ CSS = """
 .sdx-missing {color: #6b7280}
 .sdx-none {font-style: italic}
 .sdx-note {font-style: italic; color: #4b5563}
+#sdx-question {padding: 4px 12px}
 """
 
 
@@ -89,8 +90,8 @@ def build_app(
                     clear = gr.Button(en.text("clear"), elem_id="sdx-clear")
                 server = gr.Markdown("", elem_id="sdx-server")
             with gr.Column(scale=1):
-                status = gr.HTML("", elem_id="sdx-status")
-                notes = gr.HTML("", elem_id="sdx-notes")
+                status = gr.HTML("", padding=False, elem_id="sdx-status")
+                notes = gr.HTML("", padding=False, elem_id="sdx-notes")
                 ranking = gr.Label(
                     value=None,
                     num_top_classes=top_k,
@@ -104,7 +105,7 @@ def build_app(
                     with gr.Row():
                         yes = gr.Button(en.text("yes"), variant="primary", elem_id="sdx-yes")
                         no = gr.Button(en.text("no"), elem_id="sdx-no")
-        details = gr.HTML("", elem_id="sdx-details")
+        details = gr.HTML("", padding=False, elem_id="sdx-details")
 
         view_outputs = [status, notes, question, question_box, ranking, details]
 
