@@ -94,17 +94,14 @@ class SymptomClassifier:
         selectable = np.zeros(self.profiles.shape[1], dtype=bool)
         selectable[[s.position for s in vocabulary().selectable]] = True
         self._askable = selectable & (self.profiles.max(axis=0) > 0)
-        # Per-request work is pure Python over these (a server ranks one patient in ~30 µs):
-        # the ids, each class's typical positions ascending and most-typical-first, and the
-        # log-likelihoods that next_question needs.
+        # rank() builds its explanations from these in plain Python (no per-element numpy):
+        # the ids, each class's typical positions ascending and most-typical-first.
         self._ids = vocabulary().ids
         self._typical_sets = [frozenset(np.flatnonzero(row).tolist()) for row in self._typical]
         by_share = np.argsort(-self.profiles, axis=1, kind="stable").tolist()
         self._typical_by_share = [
             [j for j in order if self._typical[c, j]] for c, order in enumerate(by_share)
         ]
-        self._log_yes = np.log(likelihood)
-        self._log_no = np.log(1 - likelihood)
 
     # -- training ---------------------------------------------------------------------------
     @classmethod
@@ -192,22 +189,13 @@ class SymptomClassifier:
         candidates = self._askable & ~asked
         if not candidates.any():
             return None
-        # Expected entropy after the answer, for every column at once (unaskable ones are
-        # masked afterwards, which is cheaper than copying the candidate columns out):
-        # h = P(yes) H(d | yes) + P(no) H(d | no), with q = P(d | answer) clipped to [1e-12, 1]
-        # and log q taken as log p + log L - log P(answer) (one np.log instead of two).
-        pc = p[:, None]
-        joint_yes = pc * self._likelihood
+        L = self._likelihood[:, candidates]  # [C, S]
+        joint_yes = p[:, None] * L
+        joint_no = p[:, None] * (1 - L)
         p_yes = joint_yes.sum(axis=0)
         p_no = 1 - p_yes
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_p = np.log(p)[:, None]
-            h_yes = _clipped_entropy(joint_yes / p_yes, log_p + self._log_yes - np.log(p_yes))
-            joint_no = pc * (1 - self._likelihood)
-            h_no = _clipped_entropy(joint_no / p_no, log_p + self._log_no - np.log(p_no))
-        h = p_yes * h_yes + p_no * h_no
-        h[~candidates] = np.inf
-        return self._ids[int(np.argmin(h))]
+        h = p_yes * _entropy(joint_yes / p_yes) + p_no * _entropy(joint_no / p_no)
+        return self._ids[int(np.flatnonzero(candidates)[int(np.argmin(h))])]
 
     # -- persistence --------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -306,11 +294,6 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-_Q_FLOOR = 1e-12
-_Q_FLOOR_TERM = _Q_FLOOR * np.log(_Q_FLOOR)
-
-
-def _clipped_entropy(q: np.ndarray, log_q: np.ndarray) -> np.ndarray:
-    """-sum(q log q) over diseases with q clipped to [1e-12, 1], given ``log q`` already."""
-    terms = np.where(q < _Q_FLOOR, _Q_FLOOR_TERM, q * np.minimum(log_q, 0.0))
-    return -terms.sum(axis=0)
+def _entropy(q: np.ndarray) -> np.ndarray:
+    q = np.clip(q, 1e-12, 1)
+    return -(q * np.log(q)).sum(axis=0)
