@@ -1,0 +1,276 @@
+"""``make bench``: single-row REST throughput and latency of our predictor, side by side with
+a stock-style KServe sklearn predictor (same model.joblib) and a bare HTTP floor.
+
+Every server runs pinned to core 0 (``taskset -c 0``), the load generator (wrk, one thread)
+on core 1, all on 127.0.0.1. For each server and concurrency (1, 8, 32): a short warm-up,
+then ``--duration`` seconds of keep-alive POSTs cycling through 64 different patients of 3
+symptoms each. Also: predictions/s with 64 patients per request, cold start to ready, and
+resident memory after the runs.
+
+    .venv/bin/python bench/serving_bench.py [--duration 8] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from serving.launcher import start_model_server  # noqa: E402
+from symptom_dx.local.services import (  # noqa: E402
+    LOOPBACK,
+    Service,
+    ServiceError,
+    free_port,
+    spawn,
+    wait_until,
+)
+
+SERVER_CPU = "0"
+LOADGEN_CPU = "1"
+CONCURRENCY = (1, 8, 32)
+MODEL = "disease-classifier"
+DEFAULT_DATA = REPO.parent / "shared/data/kaggle-disease-prediction"
+
+
+# -- models ------------------------------------------------------------------------------------
+def train_models(data_dir: Path, out: Path) -> tuple[Path, Path, list[list[int]]]:
+    """The pipeline's default candidate (as tests/conftest.py trains it) and the seed's RF."""
+    from symptom_dx.dataset import load_dataset
+    from symptom_dx.evaluation import pattern_split, vignettes
+    from symptom_dx.model import SymptomClassifier
+
+    training = load_dataset(data_dir / "Training.csv")
+    split = pattern_split(training, 0.2, seed=0)
+    nb = SymptomClassifier.train(
+        split.train.X, split.train.y, "naive_bayes", {"alpha": 0.1}, dropout_samples=30, seed=0
+    )
+    rf = SymptomClassifier.train(split.train.X, split.train.y, "random_forest", {}, 0, seed=0)
+    X, _ = vignettes(split.test, 3, per_pattern=1, seed=0)
+    rows = [np.flatnonzero(r).tolist() for r in X[np.random.default_rng(0).permutation(len(X))]]
+    return nb.save(out / "nb"), rf.save(out / "rf"), rows[:64]
+
+
+def names_body(patients: list[list[int]]) -> bytes:
+    from symptom_dx.vocabulary import vocabulary
+
+    ids = vocabulary().ids
+    texts = [", ".join(ids[j] for j in p) for p in patients]
+    tensor = {"name": "symptoms", "datatype": "BYTES", "shape": [len(texts)], "data": texts}
+    return orjson.dumps({"inputs": [tensor]})
+
+
+def vector_body(patients: list[list[int]]) -> bytes:
+    X = np.zeros((len(patients), 132), dtype=np.float32)
+    for i, p in enumerate(patients):
+        X[i, p] = 1
+    data = X.reshape(-1).tolist()
+    tensor = {"name": "input-0", "datatype": "FP32", "shape": [len(patients), 132], "data": data}
+    return orjson.dumps({"inputs": [tensor]})
+
+
+# -- servers -----------------------------------------------------------------------------------
+def pythonpath_env() -> dict:
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+
+def start_ours(model_dir: Path, logs: Path) -> tuple[Service, float]:
+    t = time.monotonic()
+    svc = start_model_server(model_dir, free_port(), free_port(), logs, cpus=SERVER_CPU)
+    return svc, time.monotonic() - t
+
+
+def start_stock(model_dir: Path, logs: Path, name: str) -> Service:
+    port = free_port()
+    argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(REPO / "bench/stock_server.py")]
+    argv += ["--model_dir", str(model_dir), "--http_port", str(port)]
+    argv += ["--grpc_port", str(free_port())]
+    return _wait(spawn(name, argv, logs, pythonpath_env()), port)
+
+
+def start_floor(logs: Path) -> Service:
+    port = free_port()
+    argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(REPO / "bench/floor_server.py")]
+    return _wait(spawn("floor", [*argv, str(port)], logs, pythonpath_env()), port)
+
+
+def _wait(svc: Service, port: int) -> Service:
+    import httpx
+
+    svc.url = f"http://{LOOPBACK}:{port}"
+    ready = f"{svc.url}/v2/models/{MODEL}/ready"
+    try:
+        wait_until(lambda: httpx.get(ready).status_code == 200, 30, svc.name, svc.proc)
+    except ServiceError as e:
+        svc.stop()
+        raise ServiceError(f"{e}\n{svc.log_tail()}") from None
+    return svc
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+# -- load --------------------------------------------------------------------------------------
+def lua_script(bodies: list[bytes], path: Path) -> Path:
+    items = ",\n".join(f"[==[{b.decode()}]==]" for b in bodies)
+    path.write_text(
+        f"local bodies = {{\n{items}\n}}\nlocal i = 0\n"
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        "request = function()\n  i = i % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
+    )
+    return path
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, script: Path, connections: int, duration: float) -> dict:
+    cmd = ["taskset", "-c", LOADGEN_CPU, "wrk", "-t1", f"-c{connections}"]
+    cmd += [f"-d{max(1, round(duration))}s", "--latency", "--timeout", "5s", "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {
+        p: float(v) * _UNITS[u]
+        for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    }
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if errors or socket_errors:
+        raise RuntimeError(f"wrk saw errors against {url}:\n{out}")
+    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"]}
+
+
+def run_server(url: str, script: Path, duration: float, warmup: float) -> dict:
+    wrk(url, script, 8, warmup)
+    return {c: wrk(url, script, c, duration) for c in CONCURRENCY}
+
+
+# -- main --------------------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default_data = os.environ.get("DATA_DIR") or DEFAULT_DATA
+    parser.add_argument("--data-dir", type=Path, default=Path(default_data))
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed: apt-get install -y wrk (make bench does it)", file=sys.stderr)
+        return 2
+    if os.cpu_count() < 2:
+        print("needs 2 cores: the server on one, the load generator on the other", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    logs = work / "logs"
+    results: dict = {}
+    try:
+        nb_dir, rf_dir, patients = train_models(args.data_dir, work)
+        single_names = [names_body([p]) for p in patients]
+        single_vectors = [vector_body([p]) for p in patients]
+        names_script = lua_script(single_names, work / "names.lua")
+        vector_script = lua_script(single_vectors, work / "vector.lua")
+        batch_names = lua_script([names_body(patients)], work / "names64.lua")
+        batch_vectors = lua_script([vector_body(patients)], work / "vector64.lua")
+        infer = f"/v2/models/{MODEL}/infer"
+
+        starts = []
+        for _ in range(2):
+            svc, seconds = start_ours(nb_dir, logs)
+            starts.append(seconds)
+            svc.stop()
+        svc, seconds = start_ours(nb_dir, logs)
+        starts.append(seconds)
+        try:
+            print("ours (names in, ranked differential out) ...", flush=True)
+            results["ours"] = run_server(svc.url + infer, names_script, args.duration, args.warmup)
+            results["ours_vector_c8"] = wrk(svc.url + infer, vector_script, 8, args.duration)
+            results["ours_64"] = wrk(svc.url + infer, batch_names, 8, args.duration)
+            results["rss_mb"], results["peak_rss_mb"] = rss_mb(svc.proc.pid)
+        finally:
+            svc.stop()
+        results["cold_start_s"] = statistics.median(starts)
+
+        for key, model_dir in (("stock_nb", nb_dir), ("stock_rf", rf_dir)):
+            print(f"{key} (KServe sklearn-style, vector in, probabilities out) ...", flush=True)
+            svc = start_stock(model_dir, logs, key)
+            try:
+                url = svc.url + infer
+                results[key] = run_server(url, vector_script, args.duration, args.warmup)
+                if key == "stock_nb":
+                    results["stock_nb_64"] = wrk(url, batch_vectors, 8, args.duration)
+            finally:
+                svc.stop()
+
+        print("floor (bare Starlette, parses the JSON, returns a constant) ...", flush=True)
+        svc = start_floor(logs)
+        try:
+            results["floor"] = run_server(svc.url + infer, names_script, args.duration, args.warmup)
+        finally:
+            svc.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    return 0
+
+
+def report(r: dict) -> None:
+    rows = [
+        ("ours: names -> differential", "ours"),
+        ("stock-style KServe, NB", "stock_nb"),
+        ("stock-style KServe, seed RF", "stock_rf"),
+        ("floor: bare Starlette", "floor"),
+    ]
+    print("\nsingle-row REST, server on 1 core, wrk on the other")
+    header = f"{'server':30}" + "".join(f"| c={c:<2} req/s  p50 ms  p99 ms " for c in CONCURRENCY)
+    print(header)
+    print("-" * len(header))
+    for label, key in rows:
+        cells = "".join(
+            f"| {r[key][c]['rps']:9.0f} {r[key][c]['p50_ms']:7.2f} {r[key][c]['p99_ms']:7.2f} "
+            for c in CONCURRENCY
+        )
+        print(f"{label:30}{cells}")
+    ours8, nb8, rf8, floor8 = (r[k][8]["rps"] for k in ("ours", "stock_nb", "stock_rf", "floor"))
+    v = r["ours_vector_c8"]
+    print(f"\nours, [1,132] vector input, c=8: {v['rps']:.0f} req/s, p99 {v['p99_ms']:.2f} ms")
+    print("\nratios at c=8:")
+    print(f"  ours / stock-style NB   {ours8 / nb8:5.2f}x   (goal >= 1.5x)")
+    print(f"  ours / stock-style RF   {ours8 / rf8:5.2f}x")
+    print(f"  ours / HTTP floor       {ours8 / floor8:5.1%}   (goal >= 20%)")
+    print(f"  ours p99                {r['ours'][8]['p99_ms']:5.2f} ms (goal <= 5 ms)")
+    o64, s64 = r["ours_64"], r["stock_nb_64"]
+    print("\n64 patients per request, c=8:")
+    print(f"  ours          {o64['rps'] * 64:8.0f} predictions/s (p99 {o64['p99_ms']:.1f} ms)")
+    print(f"  stock-style NB {s64['rps'] * 64:7.0f} predictions/s (p99 {s64['p99_ms']:.1f} ms)")
+    print(f"\ncold start to ready (median of 3): {r['cold_start_s']:.2f} s (goal <= 3 s)")
+    print(f"resident memory after the runs: {r['rss_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""``python -m serving --model_dir DIR_OR_URI [--http_port 8080 --grpc_port 8081 ...]``.
+
+KServe's flags (``kserve.model_server.parser``: ports, workers, gRPC, logging, ...) plus ours.
+Defaults differ from KServe's where a local run needs it: the model is ``disease-classifier``,
+the server binds 127.0.0.1 (the image passes ``--bind_address 0.0.0.0``), and no line is
+logged per request (``--enable_latency_logging true`` / ``--access_log true`` to turn on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from serving.lean import trim_imports
+
+trim_imports()
+
+from kserve import model_server  # noqa: E402
+from kserve.utils.utils import strtobool  # noqa: E402
+
+from serving.protocol import MODEL_NAME  # noqa: E402
+
+logger = logging.getLogger("kserve")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m serving",
+        parents=[model_server.parser],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="KServe v2 predictor for the symptom-based disease classifier.",
+    )
+    parser.add_argument(
+        "--model_dir",
+        default=os.environ.get("MODEL_DIR", ""),
+        help="Folder with model.joblib + metadata.json, or a URI kserve_storage downloads "
+        "(s3://bucket/prefix needs AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...). Env: MODEL_DIR.",
+    )
+    parser.add_argument(
+        "--model_cache_dir",
+        default=None,
+        help="Where remote models are downloaded (a fresh temporary folder by default).",
+    )
+    parser.add_argument(
+        "--bind_address",
+        default=os.environ.get("SERVING_BIND_ADDRESS", "127.0.0.1"),
+        help="Address REST and gRPC listen on; 0.0.0.0 in a container. Env: SERVING_BIND_ADDRESS.",
+    )
+    parser.add_argument(
+        "--access_log",
+        default=False,
+        type=strtobool,
+        help="Log a line per request (uvicorn access log, gRPC method log).",
+    )
+    parser.add_argument(
+        "--fast_path",
+        default=True,
+        type=strtobool,
+        help="Answer plain JSON v2 infer requests without FastAPI's request models.",
+    )
+    parser.set_defaults(model_name=MODEL_NAME, enable_latency_logging=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imported here: it pulls in the model stack, and --help should not wait for it.
+    from serving.model import DiseaseClassifier
+    from serving.server import ModelServer
+    from symptom_dx.errors import SymptomDxError
+
+    server = ModelServer(
+        bind_address=args.bind_address,
+        access_log=args.access_log,
+        fast_path=args.fast_path,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        workers=args.workers,
+        max_threads=args.max_threads,
+        max_asyncio_workers=args.max_asyncio_workers,
+        enable_grpc=args.enable_grpc,
+        enable_docs_url=args.enable_docs_url,
+        enable_latency_logging=args.enable_latency_logging,
+        access_log_format=args.access_log_format,
+        event_loop=args.event_loop,
+        timeout_keep_alive=args.timeout_keep_alive,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
+    model = DiseaseClassifier(args.model_name, args.model_dir, cache_dir=args.model_cache_dir)
+    try:
+        model.load()
+    except SymptomDxError as e:
+        logger.error("cannot serve %s: %s", args.model_name, e)
+        return 2
+    logger.info("serving %s from %s", args.model_name, args.model_dir)
+    server.start([model])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

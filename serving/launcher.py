@@ -1,0 +1,85 @@
+"""Start the model server as a subprocess on loopback and wait until it is ready.
+
+For code that needs a running predictor (``make run``, UI tests, the benchmark)::
+
+    svc = start_model_server(model_dir, free_port(), free_port(), log_dir)
+    ... svc.url (REST base URL), svc.extra["grpc"] (host:port) ...
+    svc.stop()
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from serving.protocol import MODEL_NAME
+from symptom_dx.local.services import (
+    LOOPBACK,
+    Service,
+    ServiceError,
+    port_is_free,
+    spawn,
+    wait_until,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_model_server(
+    model_dir: str | Path,
+    http_port: int,
+    grpc_port: int,
+    log_dir: str | Path,
+    env: dict | None = None,
+    *,
+    model_name: str = MODEL_NAME,
+    extra_args: Sequence[str] = (),
+    cpus: str | None = None,
+    timeout: float = 30.0,
+) -> Service:
+    """``python -m serving`` on 127.0.0.1; returns once the model answers ready.
+
+    ``env`` adds variables (e.g. the AWS_* ones for an ``s3://`` model_dir); ``cpus`` pins
+    the server with ``taskset -c``; ``extra_args`` are more ``python -m serving`` flags.
+    """
+    for port in (http_port, grpc_port):
+        if not port_is_free(port):
+            raise ServiceError(f"model server port {port} on {LOOPBACK} is in use")
+    argv = [
+        sys.executable,
+        "-m",
+        "serving",
+        "--model_dir",
+        str(model_dir),
+        "--model_name",
+        model_name,
+        "--http_port",
+        str(http_port),
+        "--grpc_port",
+        str(grpc_port),
+        "--bind_address",
+        LOOPBACK,
+        *extra_args,
+    ]
+    if cpus is not None:
+        argv = ["taskset", "-c", cpus, *argv]
+    pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    svc = spawn("model-server", argv, Path(log_dir), {"PYTHONPATH": pythonpath, **(env or {})})
+    svc.url = f"http://{LOOPBACK}:{http_port}"
+    svc.extra.update(grpc=f"{LOOPBACK}:{grpc_port}", model_name=model_name)
+    ready = f"{svc.url}/v2/models/{model_name}/ready"
+    try:
+        wait_until(
+            lambda: httpx.get(ready, timeout=1.0).status_code == 200,
+            timeout,
+            f"model server on port {http_port}",
+            svc.proc,
+        )
+    except ServiceError as e:
+        svc.stop()
+        raise ServiceError(f"{e}\n{svc.log_tail()}") from None
+    return svc
