@@ -28,6 +28,10 @@ CSS = """
 .sdx-thin {background: #fffbeb; border-left: 4px solid #d97706; color: #451a03}
 .sdx-info {background: #eff6ff; border-left: 4px solid #2563eb; color: #172554}
 .sdx-detail {font-size: 0.8em; opacity: 0.75}
+.sdx-ranking h3 {margin: 0 0 6px 0; font-size: 1em}
+.sdx-ranking ol {list-style: none; margin: 0; padding: 0}
+.sdx-ranking li {margin: 0 0 8px 0}
+.sdx-ranking .sdx-bar {margin: 2px 0 0 0}
 .sdx-card {border: 1px solid #d1d5db; border-radius: 8px; padding: 10px 14px; margin: 10px 0}
 .sdx-card h3 {margin: 0 0 6px 0; font-size: 1.1em}
 .sdx-pct {float: right; font-weight: normal; color: #374151}
@@ -92,14 +96,7 @@ def build_app(
             with gr.Column(scale=1):
                 status = gr.HTML("", padding=False, elem_id="sdx-status")
                 notes = gr.HTML("", padding=False, elem_id="sdx-notes")
-                ranking = gr.Label(
-                    value=None,
-                    num_top_classes=top_k,
-                    label=en.text("ranking_label"),
-                    show_heading=False,
-                    visible=False,
-                    elem_id="sdx-ranking",
-                )
+                ranking = gr.HTML("", padding=False, elem_id="sdx-ranking")
                 with gr.Group(visible=False, elem_id="sdx-question-box") as question_box:
                     question = gr.Markdown("", elem_id="sdx-question")
                     with gr.Row():
@@ -116,11 +113,7 @@ def build_app(
                 view.notes_html,
                 view.question_md,
                 gr.Group(visible=view.show_question),
-                gr.Label(
-                    value=view.ranking,
-                    label=translations(lang).text("ranking_label"),
-                    visible=view.ranking is not None,
-                ),
+                view.ranking_html,
                 view.details_html,
             ]
 

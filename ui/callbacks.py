@@ -67,7 +67,8 @@ class Outcome:
 class View:
     """Everything the page shows for one Outcome in one language."""
 
-    ranking: dict[str, float] | None = None  # display name -> probability (for gr.Label)
+    ranking: dict[str, float] | None = None  # display name -> probability, best first
+    ranking_html: str = ""  # the same as labelled probability bars
     status_html: str = ""
     notes_html: str = ""
     question_md: str = ""
@@ -227,6 +228,7 @@ def render(outcome: Outcome, knowledge: Knowledge, language: str = DEFAULT_LANGU
         notes.append(_box("info", "", tr.text("denied", items=denied)))
     view.notes_html = "".join(notes)
     view.ranking = {tr.disease(c.disease): round(c.probability, 4) for c in candidates}
+    view.ranking_html = _ranking(candidates, tr)
     if outcome.question:
         view.show_question = True
         view.question_md = f"### {tr.text('question_title')}\n\n" + tr.text(
@@ -234,6 +236,17 @@ def render(outcome: Outcome, knowledge: Knowledge, language: str = DEFAULT_LANGU
         )
     view.details_html = _details(candidates, knowledge, tr)
     return view
+
+
+def _ranking(candidates, tr: Translations) -> str:
+    rows = "".join(
+        f'<li data-disease="{_e(c.disease)}"><span class="sdx-name">{_e(tr.disease(c.disease))}'
+        f'</span><span class="sdx-pct">{_e(tr.text("probability", percent=_pct(c.probability)))}'
+        f'</span><div class="sdx-bar"><div style="width:{c.probability * 100:.1f}%"></div></div>'
+        "</li>"
+        for c in candidates
+    )
+    return f'<div class="sdx-ranking"><h3>{_e(tr.text("ranking_label"))}</h3><ol>{rows}</ol></div>'
 
 
 def _details(candidates, knowledge: Knowledge, tr: Translations) -> str:
@@ -293,8 +306,12 @@ def _short(text: str) -> str:
 
 
 def _pct(p: float) -> str:
-    """A whole percentage; "<1" rather than a misleading "0" for a small non-zero share."""
-    return "<1" if 0 < p < 0.005 else f"{p * 100:.0f}"
+    """A whole percentage, with "<1" and ">99" rather than a misleading "0" or "100"."""
+    if 0 < p < 0.005:
+        return "<1"
+    if 0.995 < p < 1:
+        return ">99"
+    return f"{p * 100:.0f}"
 
 
 def _e(text: str) -> str:

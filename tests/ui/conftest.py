@@ -14,13 +14,19 @@ if str(REPO) not in sys.path:  # `ui` and `serving` are top-level packages of th
     sys.path.insert(0, str(REPO))
 
 
-def start_model_server(model_dir: Path, log_dir: Path):
-    """The project's real model server (KServe v2) on free loopback ports."""
+def start_model_server(model_dir: Path, log_dir: Path, http_port: int | None = None):
+    """The project's real model server (KServe v2) on loopback (free ports unless given)."""
     try:
         from serving.launcher import start_model_server as start
     except ImportError as e:  # the UI is built against serving/'s v2 contract
         pytest.fail(f"serving.launcher.start_model_server is not available: {e}")
-    return start(model_dir, free_port(), free_port(), log_dir, {})
+    return start(model_dir, http_port or free_port(), free_port(), log_dir, {})
+
+
+@pytest.fixture(scope="session")
+def model_server_starter():
+    """``start(model_dir, log_dir, http_port=None) -> Service``, for tests that stop theirs."""
+    return start_model_server
 
 
 @pytest.fixture(scope="session")

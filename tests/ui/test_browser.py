@@ -10,7 +10,6 @@ import time
 import pytest
 
 from symptom_dx.local.services import free_port
-from tests.ui.conftest import start_model_server
 from ui.launcher import REPO, start_ui
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -29,12 +28,12 @@ FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def stack(trained_model_dir, data_dir, tmp_path_factory):
-    """Its own model server (the test stops it) and the UI in front of it."""
+def stack(trained_model_dir, data_dir, tmp_path_factory, model_server_starter):
+    """Its own model server (the test stops and restarts it) and the UI in front of it."""
     logs = tmp_path_factory.mktemp("browser-logs")
-    server = start_model_server(trained_model_dir, logs)
+    server = model_server_starter(trained_model_dir, logs)
     ui = start_ui(server.url, free_port(), data_dir, logs)
-    state = {"server": server, "ui": ui, "logs": logs}
+    state = {"server": server, "ui": ui, "logs": logs, "start": model_server_starter}
     yield state
     ui.stop()
     state["server"].stop()
@@ -91,8 +90,10 @@ def test_symptom_form_in_a_browser(stack, page, trained_model_dir):
     cards = page.locator("#sdx-details .sdx-card")
     cards.first.wait_for()
     assert cards.count() == 5
-    ranking = page.locator("#sdx-ranking").inner_text()
-    assert ranking.index("Fungal infection") < ranking.index("%")
+    names = page.locator("#sdx-ranking li .sdx-name").all_inner_texts()
+    assert len(names) == 5 and names[0] == "Fungal infection"
+    percents = page.locator("#sdx-ranking li .sdx-pct").all_inner_texts()
+    assert all(p.endswith("%") for p in percents)
     first = cards.first
     assert first.locator("h3").inner_text().startswith("1. Fungal infection")
     supporting = first.locator(".sdx-supporting").inner_text()
@@ -133,15 +134,9 @@ def test_symptom_form_in_a_browser(stack, page, trained_model_dir):
 
     # Bring it back on the same address: the next submission works again.
     port = int(stack["server"].url.rsplit(":", 1)[1])
-    stack["server"] = _restart(trained_model_dir, port, stack["logs"])
+    stack["server"] = stack["start"](trained_model_dir, stack["logs"], http_port=port)
     page.locator("#sdx-submit").click()
     page.locator("#sdx-ranking").get_by_text("진균 감염").wait_for()
     assert page.locator("#sdx-status").inner_text().strip() == ""
     page.locator("#sdx-server").get_by_text("모델 서버: 정상.").wait_for()
     assert time.monotonic() - started < 90
-
-
-def _restart(model_dir, port, logs):
-    from serving.launcher import start_model_server as start
-
-    return start(model_dir, port, free_port(), logs, {})

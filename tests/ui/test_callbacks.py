@@ -45,6 +45,8 @@ def test_diagnose_ranks_and_compares(client, knowledge):
     assert next(iter(view.ranking)) == "Fungal infection"
     assert len(view.ranking) == 5
     assert view.status_html == ""
+    assert view.ranking_html.count("<li") == 5
+    assert '<span class="sdx-name">Fungal infection</span>' in view.ranking_html
     html = view.details_html
     assert html.count('class="sdx-card"') == 5
     first = html.split('class="sdx-card"')[1]
@@ -128,3 +130,10 @@ def test_the_page_recovers_when_the_server_is_back(client, knowledge):
     # the same submission against the live server: nothing is left over from the failure
     assert callbacks.diagnose(client, knowledge, SKIN).status == OK
     assert callbacks.server_status(client, "en") == "Model server: ready."
+
+
+def test_percentages_never_round_to_certainty():
+    assert callbacks._pct(0.9996) == ">99"
+    assert callbacks._pct(0.0004) == "<1"
+    assert callbacks._pct(0.5) == "50"
+    assert callbacks._pct(1.0) == "100"
