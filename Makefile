@@ -25,7 +25,7 @@ compile: venv ## compile the pipeline to its IR YAML (pipelines/disease_training
 	@$(PY) pipelines/compile.py
 
 test: venv ## unit, data, integration, browser and infrastructure tests
-	@bash scripts/apt-deps.sh chromium prometheus
+	@bash scripts/apt-deps.sh chromium fonts-nanum prometheus
 	@$(PY) -m pytest --ignore=tests/infra
 	@bash scripts/test-infra.sh  # terraform fmt, checkov, tests/infra
 
