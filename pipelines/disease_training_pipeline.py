@@ -17,10 +17,11 @@ from components.register.component import register_model
 from components.train.component import train_candidates
 
 PIPELINE_NAME = "disease-training"
-# In the cluster: a Secret with the S3 keys (absent with IRSA/Pod Identity on AWS S3, hence
-# optional) and a ConfigMap with the endpoints. Locally kfp.local ignores these and the
-# components read the same variables from the environment of `make run`.
-S3_SECRET = "symptom-dx-s3"
+# In the cluster: the Secret terraform/ writes for MinIO (absent with Pod Identity on AWS S3,
+# hence optional) and a ConfigMap with the bucket and MLflow (manifests/kubeflow/). Locally
+# kfp.local ignores both and the components read the same variables from `make run`'s
+# environment.
+S3_SECRET = "model-store-credentials"
 CONFIG_MAP = "symptom-dx-config"
 
 
@@ -31,10 +32,11 @@ def _attach_settings(task: dsl.PipelineTask, mlflow: bool) -> None:
         secret_key_to_env={
             "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
+            "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
         },
         optional=True,
     )
-    keys = {"AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL", "SYMPTOM_DX_BUCKET": "SYMPTOM_DX_BUCKET"}
+    keys = {"SYMPTOM_DX_BUCKET": "SYMPTOM_DX_BUCKET", "AWS_DEFAULT_REGION": "AWS_DEFAULT_REGION"}
     if mlflow:
         keys["MLFLOW_TRACKING_URI"] = "MLFLOW_TRACKING_URI"
     kubernetes.use_config_map_as_env(task, config_map_name=CONFIG_MAP, config_map_key_to_env=keys)

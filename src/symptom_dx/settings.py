@@ -22,9 +22,9 @@ class S3Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     endpoint_url: str = Field(
-        "http://127.0.0.1:9000",
+        "",
         validation_alias=AliasChoices("AWS_ENDPOINT_URL", "S3_ENDPOINT_URL"),
-        description="S3 endpoint URL, e.g. http://minio.minio:9000",
+        description="S3 endpoint URL, e.g. http://minio.minio.svc:9000; empty for AWS S3",
     )
     access_key: SecretStr = Field(SecretStr(""), validation_alias="AWS_ACCESS_KEY_ID")
     secret_key: SecretStr = Field(SecretStr(""), validation_alias="AWS_SECRET_ACCESS_KEY")
@@ -33,12 +33,17 @@ class S3Settings(BaseSettings):
     timeout_s: float = Field(5.0, validation_alias="SYMPTOM_DX_S3_TIMEOUT")
 
     @property
+    def endpoint(self) -> str:
+        """The endpoint, AWS S3's regional one when none is set."""
+        return self.endpoint_url or f"https://s3.{self.region}.amazonaws.com"
+
+    @property
     def host(self) -> str:
-        return urlparse(self.endpoint_url).netloc
+        return urlparse(self.endpoint).netloc
 
     @property
     def secure(self) -> bool:
-        return urlparse(self.endpoint_url).scheme == "https"
+        return urlparse(self.endpoint).scheme == "https"
 
 
 class MlflowSettings(BaseSettings):

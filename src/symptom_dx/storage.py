@@ -10,6 +10,7 @@ from pathlib import Path
 
 import urllib3
 from minio import Minio
+from minio.credentials import IamAwsProvider
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
@@ -39,20 +40,23 @@ class ObjectStore:
             timeout=urllib3.Timeout(connect=settings.timeout_s, read=settings.timeout_s * 6),
             retries=urllib3.Retry(total=1, backoff_factor=0.2),
         )
+        access_key = settings.access_key.get_secret_value()
         self.client = Minio(
             settings.host,
-            access_key=settings.access_key.get_secret_value() or None,
+            access_key=access_key or None,
             secret_key=settings.secret_key.get_secret_value() or None,
             secure=settings.secure,
             region=settings.region,
             http_client=http,
+            # No keys: EKS Pod Identity or IRSA (the web identity token) supply them.
+            credentials=None if access_key else IamAwsProvider(),
         )
 
     def _fail(self, action: str, exc: Exception) -> StorageError:
         if isinstance(exc, S3Error):
             why = f"{exc.code}: {exc.message}"
         elif isinstance(exc, urllib3.exceptions.HTTPError):
-            why = f"S3 at {self.settings.endpoint_url} is unreachable"
+            why = f"S3 at {self.settings.endpoint} is unreachable"
         else:
             why = str(exc)
         return StorageError(f"cannot {action}: {why}")

@@ -28,10 +28,12 @@ def test_ir_has_no_pip_step_and_attaches_secrets():
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name in ("exec-ingest-dataset", "exec-register-model"):
         secret = k8s[name]["secretAsEnv"][0]
-        assert secret["secretName"] == "symptom-dx-s3"
+        assert secret["secretName"] == "model-store-credentials"
+        assert secret["optional"] is True  # Pod Identity on AWS S3 needs no keys
         assert {e["envVar"] for e in secret["keyToEnv"]} == {
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
+            "AWS_ENDPOINT_URL",
         }
     config = k8s["exec-register-model"]["configMapAsEnv"][0]
     assert "MLFLOW_TRACKING_URI" in {e["envVar"] for e in config["keyToEnv"]}
