@@ -36,6 +36,10 @@ TYPICAL_SHARE = 0.5
 # Profile frequencies are kept away from 0 and 1 so that one answer never rules a disease out.
 _PROFILE_EPS = 0.02
 
+# next_question's cheap estimate is within C * 2.8e-11 of the exact expected entropy (see
+# _expected_entropy_estimate); columns within this of its minimum are computed exactly.
+_ESTIMATE_TOLERANCE = 1e-8
+
 ALGORITHMS = ("logistic_regression", "naive_bayes", "random_forest")
 
 
@@ -90,6 +94,9 @@ class SymptomClassifier:
             self._bias = np.asarray(bias[self._order], dtype=np.float64)
         likelihood = np.clip(self.profiles, _PROFILE_EPS, 1 - _PROFILE_EPS)
         self._likelihood = likelihood
+        self._likelihood_no = 1 - likelihood
+        self._l_log_l = _xlogx(likelihood)
+        self._lno_log_lno = _xlogx(1 - likelihood)
         self._typical = self.profiles >= TYPICAL_SHARE
         selectable = np.zeros(self.profiles.shape[1], dtype=bool)
         selectable[[s.position for s in vocabulary().selectable]] = True
@@ -189,13 +196,34 @@ class SymptomClassifier:
         candidates = self._askable & ~asked
         if not candidates.any():
             return None
-        L = self._likelihood[:, candidates]  # [C, S]
+        cols = np.flatnonzero(candidates)
+        if len(cols) > 1:
+            # A cheap bound first (four matrix-vector products), then the exact computation
+            # below on the few columns that can still be the minimum: same answer, ~3x faster.
+            rough = self._expected_entropy_estimate(p)[cols]
+            cols = cols[rough <= rough.min() + _ESTIMATE_TOLERANCE]
+        L = self._likelihood[:, cols]  # [C, S]
         joint_yes = p[:, None] * L
         joint_no = p[:, None] * (1 - L)
         p_yes = joint_yes.sum(axis=0)
         p_no = 1 - p_yes
         h = p_yes * _entropy(joint_yes / p_yes) + p_no * _entropy(joint_no / p_no)
-        return self._ids[int(np.flatnonzero(candidates)[int(np.argmin(h))])]
+        return self._ids[int(cols[int(np.argmin(h))])]
+
+    def _expected_entropy_estimate(self, p: np.ndarray) -> np.ndarray:
+        """next_question's expected entropy for every symptom, without clipping q at 1e-12.
+
+        With joint = p_c L_cs, P(yes) H(d | yes) = P(yes) log P(yes) - sum_c joint log joint,
+        and sum_c joint log joint = (p log p) @ L + p @ (L log L). Clipping changes each of at
+        most C terms by less than 1e-12 * |log 1e-12| = 2.8e-11, so this is within
+        C * 2.8e-11 (1.2e-9 for 41 diseases) of the exact value.
+        """
+        p_log_p = _xlogx(p)
+        p_yes = p @ self._likelihood
+        p_no = 1 - p_yes  # both in [eps, 1 - eps]: no zeros to guard
+        s_yes = p_log_p @ self._likelihood + p @ self._l_log_l
+        s_no = p_log_p @ self._likelihood_no + p @ self._lno_log_lno
+        return p_yes * np.log(p_yes) + p_no * np.log(p_no) - s_yes - s_no
 
     # -- persistence --------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -292,6 +320,11 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def _xlogx(x: np.ndarray) -> np.ndarray:
+    """x log x, with 0 log 0 = 0."""
+    return x * np.log(x, out=np.zeros_like(x), where=x > 0)
 
 
 def _entropy(q: np.ndarray) -> np.ndarray:
