@@ -139,7 +139,11 @@ class SymptomClassifier:
     def predict_proba_positions(self, patients: Sequence[Sequence[int]]) -> np.ndarray:
         """Like ``predict_proba`` for patients given as symptom positions (no vector built)."""
         if self._linear:
-            logits = np.stack([self._weights[list(p)].sum(axis=0) for p in patients]) + self._bias
+            if len(patients) == 1:  # the common single-patient request: no stacking
+                logits = (self._weights[list(patients[0])].sum(axis=0) + self._bias)[None, :]
+            else:
+                rows = [self._weights[list(p)].sum(axis=0) for p in patients]
+                logits = np.stack(rows) + self._bias
             return _softmax(logits)
         X = np.zeros((len(patients), self.profiles.shape[1]), dtype=np.float32)
         for i, p in enumerate(patients):
@@ -328,5 +332,5 @@ def _xlogx(x: np.ndarray) -> np.ndarray:
 
 
 def _entropy(q: np.ndarray) -> np.ndarray:
-    q = np.clip(q, 1e-12, 1)
+    q = np.minimum(np.maximum(q, 1e-12), 1)  # = np.clip(q, 1e-12, 1), without its wrapper
     return -(q * np.log(q)).sum(axis=0)
