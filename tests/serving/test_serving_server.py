@@ -5,6 +5,7 @@ loopback binding, loading from a real S3 server, and ranking quality through the
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -431,12 +432,18 @@ def test_loads_from_s3_like_the_storage_initializer(s3_server, trained_model_dir
 
 
 def test_missing_model_fails_fast_with_a_clear_message(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "serving", "--model_dir", str(tmp_path / "nope")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2
-    assert "does not exist" in proc.stderr
+    """Both ways the image can be given a model: --model_dir, or MODEL_DIR in the environment."""
+    for flags, env in (
+        (["--model_dir", str(tmp_path / "nope")], {}),
+        ([], {"MODEL_DIR": str(tmp_path / "nope")}),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "serving", *flags],
+            cwd=REPO,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert f"model directory {tmp_path / 'nope'} does not exist" in proc.stderr
