@@ -6,12 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from testkit import REPO, S3_ACCESS_KEY, S3_SECRET_KEY, s3_env
 
 from symptom_dx.local.services import free_port, start_s3
-
-REPO = Path(__file__).resolve().parents[1]
-S3_ACCESS_KEY = "test-access-key"
-S3_SECRET_KEY = "test-secret-key-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -69,21 +66,8 @@ def mlflow_server(tmp_path_factory, s3_server):
     if not client.bucket_exists(bucket):
         client.make_bucket(bucket)
     root = tmp_path_factory.mktemp("mlflow")
-    env = s3_env(s3_server, bucket)
+    env = s3_env(s3_server.url, bucket)
     svc = start_mlflow(root / "state", free_port(), f"s3://{bucket}/mlflow-artifacts", root, env)
     svc.extra.update(env=env, bucket=bucket)
     yield svc
     svc.stop()
-
-
-def s3_env(s3_server, bucket: str) -> dict[str, str]:
-    """The environment through which every part of the system finds the S3 server."""
-    return {
-        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-        "AWS_ENDPOINT_URL": s3_server.url,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "S3_VERIFY_SSL": "0",
-        "MLFLOW_S3_ENDPOINT_URL": s3_server.url,
-        "SYMPTOM_DX_BUCKET": bucket,
-    }

@@ -14,7 +14,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import REPO
+from testkit import REPO
 
 CRDS = REPO.parent / "shared" / "schemas" / "crds"
 HERE = Path(__file__).parent

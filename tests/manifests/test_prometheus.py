@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 import yaml
-from conftest import REPO
+from testkit import REPO
 
 from symptom_dx.local.services import free_port, spawn, wait_until
 

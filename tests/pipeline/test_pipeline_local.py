@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, S3_ACCESS_KEY, S3_SECRET_KEY
 from minio import Minio
+from testkit import REPO, S3_ACCESS_KEY, S3_SECRET_KEY
 
 from symptom_dx.local.services import free_port
 from symptom_dx.vocabulary import vocabulary

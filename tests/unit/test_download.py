@@ -7,7 +7,7 @@ import shutil
 import threading
 
 import pytest
-from conftest import REPO
+from testkit import REPO
 
 
 @pytest.fixture

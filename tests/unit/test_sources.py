@@ -6,8 +6,8 @@ import io
 import threading
 
 import pytest
-from conftest import S3_ACCESS_KEY, S3_SECRET_KEY
 from minio import Minio
+from testkit import S3_ACCESS_KEY, S3_SECRET_KEY
 
 from symptom_dx.errors import SourceError
 from symptom_dx.sources import fetch, sha256_of

@@ -1,0 +1,22 @@
+"""Constants and helpers the tests share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+S3_ACCESS_KEY = "test-access-key"
+S3_SECRET_KEY = "test-secret-key-0123456789"
+
+
+def s3_env(s3_url: str, bucket: str) -> dict[str, str]:
+    """The environment through which every part of the system finds the S3 server."""
+    return {
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "AWS_ENDPOINT_URL": s3_url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "S3_VERIFY_SSL": "0",
+        "MLFLOW_S3_ENDPOINT_URL": s3_url,
+        "SYMPTOM_DX_BUCKET": bucket,
+    }
