@@ -169,7 +169,26 @@ def serve(settings: LocalRunSettings, env: dict, model_uri: str, data_dir: Path,
         "\n\nCtrl+C stops everything.",
         fg=typer.colors.GREEN,
     )
-    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    wait_for_interrupt([model, ui])
+
+
+def wait_for_interrupt(services: list) -> None:
+    """Block until Ctrl+C or SIGTERM; fail if a served process dies on its own."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        while True:
+            for svc in services:
+                if svc.proc.poll() is not None:
+                    raise ServiceError(
+                        f"{svc.name} exited with code {svc.proc.returncode}; see {svc.log_path}"
+                    )
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("stopping")
 
 
 def preflight() -> None:
@@ -210,7 +229,6 @@ def run(
             result = run_pipeline(settings, source, sha256)
             report(result)
             if serve_model:
-                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
                 serve(settings, env, result["champion_uri"], data_dir, stack)
     except (SymptomDxError, ServiceError) as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
