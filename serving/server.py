@@ -20,9 +20,10 @@ import logging
 from collections.abc import Sequence
 from concurrent import futures
 
+import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from grpc import StatusCode, aio
 from kserve import model_server
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
@@ -98,10 +99,14 @@ async def _rejected_handler(request: Request, exc: InvalidInput) -> JSONResponse
 
 async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 for a body that is not a v2 request -> 400, without echoing the body."""
+    errors = exc.errors()
     problems = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
     )
-    error = InvalidInput(f"malformed request: {problems}")
+    json_error = any(e.get("type") == "json_invalid" for e in errors)
+    error = InvalidInput(
+        f"malformed JSON: {problems}" if json_error else f"malformed request: {problems}"
+    )
     error.reason_code = "malformed_json"
     return await _rejected_handler(request, error)
 
@@ -122,7 +127,20 @@ class _RESTServer(RESTServer):
     def _add_exception_handlers(self, app):
         super()._add_exception_handlers(app)
         app.add_exception_handler(InvalidInput, _rejected_handler)
-        app.add_exception_handler(RequestValidationError, _validation_handler)
+        routes = {f"/v2/models/{m.name}/infer": m for m in self._models}
+
+        async def validation_handler(request: Request, exc: RequestValidationError) -> Response:
+            model = routes.get(request.url.path)
+            if model is not None:
+                # The body failed FastAPI's request model: answer exactly as the fast path
+                # does for the same body (same message, same rejection counter).
+                body = exc.body if isinstance(exc.body, bytes | str) else orjson.dumps(exc.body)
+                status, payload = model.infer_json(body.encode() if isinstance(body, str) else body)
+                if status == 400:
+                    return Response(payload, status_code=400, media_type="application/json")
+            return await _validation_handler(request, exc)
+
+        app.add_exception_handler(RequestValidationError, validation_handler)
 
 
 # -- gRPC ------------------------------------------------------------------------------------------
