@@ -9,7 +9,6 @@ For code that needs a running predictor (``make run``, UI tests, the benchmark):
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,14 +16,7 @@ from pathlib import Path
 import httpx
 
 from serving.protocol import MODEL_NAME
-from symptom_dx.local.services import (
-    LOOPBACK,
-    Service,
-    ServiceError,
-    port_is_free,
-    spawn,
-    wait_until,
-)
+from symptom_dx.local.services import LOOPBACK, Service, require_free, start, with_pythonpath
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,9 +38,8 @@ def start_model_server(
     ``env`` adds variables (e.g. the AWS_* ones for an ``s3://`` model_dir); ``cpus`` pins
     the server with ``taskset -c``; ``extra_args`` are more ``python -m serving`` flags.
     """
-    for port in (http_port, grpc_port):
-        if not port_is_free(port):
-            raise ServiceError(f"model server port {port} on {LOOPBACK} is in use")
+    require_free(http_port, "model server REST", "MODEL_HTTP_PORT")
+    require_free(grpc_port, "model server gRPC", "MODEL_GRPC_PORT")
     argv = [
         sys.executable,
         "-m",
@@ -67,19 +58,16 @@ def start_model_server(
     ]
     if cpus is not None:
         argv = ["taskset", "-c", cpus, *argv]
-    pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    svc = spawn("model-server", argv, Path(log_dir), {"PYTHONPATH": pythonpath, **(env or {})})
-    svc.url = f"http://{LOOPBACK}:{http_port}"
+    url = f"http://{LOOPBACK}:{http_port}"
+    ready = f"{url}/v2/models/{model_name}/ready"
+    svc = start(
+        "model-server",
+        argv,
+        Path(log_dir),
+        url,
+        lambda _: httpx.get(ready, timeout=1.0).status_code == 200,
+        timeout,
+        {**with_pythonpath(REPO), **(env or {})},
+    )
     svc.extra.update(grpc=f"{LOOPBACK}:{grpc_port}", model_name=model_name)
-    ready = f"{svc.url}/v2/models/{model_name}/ready"
-    try:
-        wait_until(
-            lambda: httpx.get(ready, timeout=1.0).status_code == 200,
-            timeout,
-            f"model server on port {http_port}",
-            svc.proc,
-        )
-    except ServiceError as e:
-        svc.stop()
-        raise ServiceError(f"{e}\n{svc.log_tail()}") from None
     return svc

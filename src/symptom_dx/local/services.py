@@ -108,6 +108,41 @@ def spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None) ->
     return Service(name, proc, log_path)
 
 
+def require_free(port: int, what: str, setting: str = "") -> None:
+    """One readable line if a port we are about to listen on is taken."""
+    if not port_is_free(port):
+        hint = f"; set {setting} to a free port" if setting else ""
+        raise ServiceError(f"{what} port {port} on {LOOPBACK} is in use{hint}")
+
+
+def start(
+    name: str,
+    argv: list[str],
+    log_dir: Path,
+    url: str,
+    ready: Callable[[Service], bool],
+    timeout: float,
+    env: dict | None = None,
+) -> Service:
+    """Spawn ``argv`` and wait until ``ready(service)``; on failure stop it and raise with the
+    tail of its log, so the reason is on screen."""
+    svc = spawn(name, argv, log_dir, env)
+    svc.url = url
+    try:
+        wait_until(lambda: ready(svc), timeout, f"{name} at {url}", svc.proc)
+    except ServiceError as e:
+        svc.stop()
+        raise ServiceError(f"{e}\n{svc.log_tail()}") from None
+    return svc
+
+
+def with_pythonpath(*folders: Path) -> dict[str, str]:
+    """PYTHONPATH with ``folders`` first (top-level packages run with ``python -m``)."""
+    parts = [str(f) for f in folders]
+    parts += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"PYTHONPATH": os.pathsep.join(parts)}
+
+
 def _bin(name: str) -> str:
     """A console script of this virtual environment (or from PATH)."""
     candidate = Path(sys.executable).parent / name
@@ -133,8 +168,7 @@ def start_s3(
     SeaweedFS opens a dozen ports and silently moves one that is busy: every one of them is
     given explicitly, and the S3 port is checked to be ours.
     """
-    if not port_is_free(port):
-        raise ServiceError(f"S3 port {port} on {LOOPBACK} is in use; set S3_PORT to a free port")
+    require_free(port, "S3", "S3_PORT")
     data_dir.mkdir(parents=True, exist_ok=True)
     p = {k: free_port() for k in ("master", "volume", "filer", "admin")}
     argv = [
@@ -162,24 +196,18 @@ def start_s3(
     if buckets:
         argv.append(f"-bucket={','.join(buckets)}")
     env = {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
-    svc = spawn("s3", argv, log_dir, env)
-    svc.url = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_until(http_ok(svc.url), timeout, f"S3 server on port {port}", svc.proc)
-        if buckets:
-            from minio import Minio
 
-            client = Minio(f"{LOOPBACK}:{port}", access_key, secret_key, secure=False)
-            wait_until(
-                lambda: all(client.bucket_exists(b) for b in buckets),
-                timeout,
-                "S3 buckets",
-                svc.proc,
-            )
-    except ServiceError as e:
-        svc.stop()
-        raise ServiceError(f"{e}\n{svc.log_tail()}") from None
-    return svc
+    def ready(svc: Service) -> bool:
+        if not http_ok(svc.url)():
+            return False
+        if not buckets:
+            return True
+        from minio import Minio
+
+        client = Minio(f"{LOOPBACK}:{port}", access_key, secret_key, secure=False)
+        return all(client.bucket_exists(b) for b in buckets)
+
+    return start("s3", argv, log_dir, f"http://{LOOPBACK}:{port}", ready, timeout, env)
 
 
 def start_mlflow(
@@ -191,10 +219,7 @@ def start_mlflow(
     timeout: float = 60.0,
 ) -> Service:
     """A real MLflow tracking server: sqlite backend, artifacts proxied to S3, on loopback."""
-    if not port_is_free(port):
-        raise ServiceError(
-            f"MLflow port {port} on {LOOPBACK} is in use; set MLFLOW_PORT to a free port"
-        )
+    require_free(port, "MLflow", "MLFLOW_PORT")
     state_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         _bin("mlflow"),
@@ -210,14 +235,8 @@ def start_mlflow(
         "--workers",
         "1",
     ]
-    svc = spawn("mlflow", argv, log_dir, env)
-    svc.url = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_until(http_ok(f"{svc.url}/health"), timeout, f"MLflow on port {port}", svc.proc)
-    except ServiceError as e:
-        svc.stop()
-        raise ServiceError(f"{e}\n{svc.log_tail()}") from None
-    return svc
+    url = f"http://{LOOPBACK}:{port}"
+    return start("mlflow", argv, log_dir, url, lambda svc: http_ok(f"{url}/health")(), timeout, env)
 
 
 @contextlib.contextmanager
