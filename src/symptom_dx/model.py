@@ -36,10 +36,6 @@ TYPICAL_SHARE = 0.5
 # Profile frequencies are kept away from 0 and 1 so that one answer never rules a disease out.
 _PROFILE_EPS = 0.02
 
-# next_question's cheap estimate is within C * 2.8e-11 of the exact expected entropy (see
-# _expected_entropy_estimate); columns within this of its minimum are computed exactly.
-_ESTIMATE_TOLERANCE = 1e-8
-
 ALGORITHMS = ("logistic_regression", "naive_bayes", "random_forest")
 
 
@@ -94,9 +90,8 @@ class SymptomClassifier:
             self._bias = np.asarray(bias[self._order], dtype=np.float64)
         likelihood = np.clip(self.profiles, _PROFILE_EPS, 1 - _PROFILE_EPS)
         self._likelihood = likelihood
-        self._likelihood_no = 1 - likelihood
-        self._l_log_l = _xlogx(likelihood)
-        self._lno_log_lno = _xlogx(1 - likelihood)
+        # [L | L log L + (1 - L) log(1 - L)]: next_question's one matrix-vector product
+        self._question_terms = np.hstack([likelihood, _xlogx(likelihood) + _xlogx(1 - likelihood)])
         self._typical = self.profiles >= TYPICAL_SHARE
         selectable = np.zeros(self.profiles.shape[1], dtype=bool)
         selectable[[s.position for s in vocabulary().selectable]] = True
@@ -196,38 +191,22 @@ class SymptomClassifier:
         return out
 
     def next_question(self, p: np.ndarray, asked: np.ndarray) -> str | None:
-        """The unasked symptom with the lowest expected entropy over diseases after its answer."""
+        """The unasked symptom with the lowest expected entropy over diseases after its answer.
+
+        With joint_cs = p_c L_cs and P(yes)_s = sum_c joint_cs, the expected entropy is
+        P(yes) log P(yes) + P(no) log P(no) - sum_c p_c log p_c - (p @ (L log L + L' log L'))_s
+        (L' = 1 - L). The p log p sum is the same for every symptom, so one matrix-vector
+        product with [L | L log L + L' log L'] ranks them all.
+        """
         candidates = self._askable & ~asked
         if not candidates.any():
             return None
-        cols = np.flatnonzero(candidates)
-        if len(cols) > 1:
-            # A cheap bound first (four matrix-vector products), then the exact computation
-            # below on the few columns that can still be the minimum: same answer, ~3x faster.
-            rough = self._expected_entropy_estimate(p)[cols]
-            cols = cols[rough <= rough.min() + _ESTIMATE_TOLERANCE]
-        L = self._likelihood[:, cols]  # [C, S]
-        joint_yes = p[:, None] * L
-        joint_no = p[:, None] * (1 - L)
-        p_yes = joint_yes.sum(axis=0)
-        p_no = 1 - p_yes
-        h = p_yes * _entropy(joint_yes / p_yes) + p_no * _entropy(joint_no / p_no)
-        return self._ids[int(cols[int(np.argmin(h))])]
-
-    def _expected_entropy_estimate(self, p: np.ndarray) -> np.ndarray:
-        """next_question's expected entropy for every symptom, without clipping q at 1e-12.
-
-        With joint = p_c L_cs, P(yes) H(d | yes) = P(yes) log P(yes) - sum_c joint log joint,
-        and sum_c joint log joint = (p log p) @ L + p @ (L log L). Clipping changes each of at
-        most C terms by less than 1e-12 * |log 1e-12| = 2.8e-11, so this is within
-        C * 2.8e-11 (1.2e-9 for 41 diseases) of the exact value.
-        """
-        p_log_p = _xlogx(p)
-        p_yes = p @ self._likelihood
-        p_no = 1 - p_yes  # both in [eps, 1 - eps]: no zeros to guard
-        s_yes = p_log_p @ self._likelihood + p @ self._l_log_l
-        s_no = p_log_p @ self._likelihood_no + p @ self._lno_log_lno
-        return p_yes * np.log(p_yes) + p_no * np.log(p_no) - s_yes - s_no
+        n = self._likelihood.shape[1]
+        r = p @ self._question_terms
+        p_yes = r[:n]
+        h = p_yes * np.log(p_yes) + (1 - p_yes) * np.log1p(-p_yes) - r[n:]
+        h[~candidates] = np.inf
+        return self._ids[int(np.argmin(h))]
 
     # -- persistence --------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -329,8 +308,3 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 def _xlogx(x: np.ndarray) -> np.ndarray:
     """x log x, with 0 log 0 = 0."""
     return x * np.log(x, out=np.zeros_like(x), where=x > 0)
-
-
-def _entropy(q: np.ndarray) -> np.ndarray:
-    q = np.minimum(np.maximum(q, 1e-12), 1)  # = np.clip(q, 1e-12, 1), without its wrapper
-    return -(q * np.log(q)).sum(axis=0)
