@@ -39,14 +39,15 @@ def train_candidates(
 
     names = run_step(
         "train",
-        train,
-        Path(dataset.path),
-        Path(candidates.path),
-        algorithms,
-        hyperparameters(nb_alpha, lr_c, rf_n_estimators),
-        dropout_samples,
-        test_fraction,
-        split_seed,
-        seed,
+        lambda: train(
+            Path(dataset.path),
+            Path(candidates.path),
+            algorithms,
+            hyperparameters(nb_alpha, lr_c, rf_n_estimators),
+            dropout_samples,
+            test_fraction,
+            split_seed,
+            seed,
+        ),
     )
     candidates.metadata["candidates"] = names

@@ -58,7 +58,10 @@ def parse_dataset(text: str, source: str) -> Dataset:
     catalog = disease_catalog()
     if not text.strip():
         raise DatasetError(source, ["the file is empty"])
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as e:  # e.g. a field longer than the csv module allows
+        raise DatasetError(source, [f"not a readable CSV file: {e}"]) from None
     header = [c.strip() for c in rows[0]]
     body = rows[1:]
     problems: list[str] = []
@@ -137,6 +140,8 @@ def load_dataset(path: str | Path, name: str = "") -> Dataset:
         raise DatasetError(name, ["file not found"]) from None
     except UnicodeDecodeError:
         raise DatasetError(name, ["not a UTF-8 text file"]) from None
+    except OSError as e:  # a folder, no permission, ...
+        raise DatasetError(name, [f"cannot read it: {e.strerror or e}"]) from None
     return parse_dataset(text, name)
 
 

@@ -243,29 +243,49 @@ class SymptomClassifier:
 
     @classmethod
     def load(cls, directory: str | Path) -> SymptomClassifier:
+        """Read a model folder; any defect is a SymptomDxError naming the folder and the cause."""
         directory = Path(directory)
         for name in (MODEL_FILE, METADATA_FILE):
             if not (directory / name).is_file():
                 raise SymptomDxError(f"model directory {directory} has no {name}")
-        meta = json.loads((directory / METADATA_FILE).read_text())
-        if meta.get("vocabulary") != list(vocabulary().ids):
+        try:
+            meta = json.loads((directory / METADATA_FILE).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise SymptomDxError(f"cannot read {directory / METADATA_FILE}: {e}") from None
+        if not isinstance(meta, dict) or meta.get("vocabulary") != list(vocabulary().ids):
             raise SymptomDxError(
                 f"model in {directory} was trained on another symptom vocabulary; retrain it"
             )
-        ids = {s: j for j, s in enumerate(meta["vocabulary"])}
-        profiles = np.zeros((len(meta["classes"]), len(ids)))
-        for c, name in enumerate(meta["classes"]):
-            for s, f in meta["profiles"][name].items():
-                profiles[c, ids[s]] = f
+        try:
+            ids = {s: j for j, s in enumerate(meta["vocabulary"])}
+            profiles = np.zeros((len(meta["classes"]), len(ids)))
+            for c, name in enumerate(meta["classes"]):
+                for s, f in meta["profiles"][name].items():
+                    profiles[c, ids[s]] = f
+            algorithm = meta["algorithm"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise SymptomDxError(f"{directory / METADATA_FILE} is incomplete: {e!r}") from None
+        try:
+            estimator = joblib.load(directory / MODEL_FILE)
+        except Exception as e:  # unpickling can fail in many ways (versions, truncation)
+            raise SymptomDxError(
+                f"cannot load {directory / MODEL_FILE}: {type(e).__name__}: {e}"
+                " (trained with other library versions? see metadata.json 'versions')"
+            ) from None
         known = {"format", "algorithm", "params", "vocabulary", "classes", "profiles", "versions"}
-        return cls(
-            estimator=joblib.load(directory / MODEL_FILE),
-            classes=list(meta["classes"]),
-            profiles=profiles,
-            algorithm=meta["algorithm"],
-            params=meta.get("params", {}),
-            metadata={k: v for k, v in meta.items() if k not in known},
-        )
+        try:
+            return cls(
+                estimator=estimator,
+                classes=list(meta["classes"]),
+                profiles=profiles,
+                algorithm=algorithm,
+                params=meta.get("params", {}),
+                metadata={k: v for k, v in meta.items() if k not in known},
+            )
+        except (AttributeError, ValueError) as e:
+            raise SymptomDxError(
+                f"model in {directory} does not match its metadata.json: {e}"
+            ) from None
 
 
 def disease_profiles(X: np.ndarray, y: np.ndarray, classes: list[str]) -> np.ndarray:

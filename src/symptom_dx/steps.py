@@ -7,6 +7,7 @@ are rolled back, and a registry version whose storage failed is deleted.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -35,6 +36,7 @@ from symptom_dx.tracking import (
     configure_client,
     decide,
     flatten_metrics,
+    lower_is_better,
 )
 from symptom_dx.vocabulary import vocabulary
 
@@ -89,15 +91,18 @@ def ingest(
     stats = {**dataset_statistics(ds), "source": source, "source_sha256": raw_sha}
     dataset_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_csv = dataset_path.with_name(f".{dataset_path.name}.tmp")
-    with open(tmp_csv, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow([*vocabulary().ids, LABEL_COLUMN])
-        for row, label in zip(ds.X, ds.y, strict=True):
-            w.writerow([*row.tolist(), label])
-    if store is not None:
-        store.check()
-        stats["stored_uri"] = store.upload_file(tmp_csv, f"datasets/{raw_sha}/dataset.csv")
-    tmp_csv.replace(dataset_path)
+    try:
+        with open(tmp_csv, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow([*vocabulary().ids, LABEL_COLUMN])
+            for row, label in zip(ds.X, ds.y, strict=True):
+                w.writerow([*row.tolist(), label])
+        if store is not None:
+            store.check()
+            stats["stored_uri"] = store.upload_file(tmp_csv, f"datasets/{raw_sha}/dataset.csv")
+        tmp_csv.replace(dataset_path)
+    finally:
+        tmp_csv.unlink(missing_ok=True)
     _write_json(statistics_path, stats)
     return stats
 
@@ -114,7 +119,30 @@ def parse_algorithms(algorithms: str) -> list[str]:
     return names
 
 
+def check_parameters(**bounds: tuple[float, float, float]) -> None:
+    """name=(value, low, high) with low <= value <= high, else one line naming the parameter.
+
+    Use ``math.inf`` for an open upper bound; a ``low`` given as ``(x,)`` is exclusive.
+    """
+    problems = []
+    for name, (value, low, high) in bounds.items():
+        exclusive = isinstance(low, tuple)
+        lo = low[0] if exclusive else low
+        if not (lo < value if exclusive else lo <= value) or value > high:
+            side = f"> {lo}" if exclusive else f">= {lo}"
+            upper = "" if high == float("inf") else f" and <= {high}"
+            problems.append(f"{name} = {value} must be {side}{upper}")
+    if problems:
+        raise SymptomDxError("bad pipeline parameter(s): " + "; ".join(problems))
+
+
 def hyperparameters(nb_alpha: float, lr_c: float, rf_n_estimators: int) -> dict[str, dict]:
+    inf = float("inf")
+    check_parameters(
+        nb_alpha=(nb_alpha, 0.0, inf),
+        lr_c=(lr_c, (0.0,), inf),
+        rf_n_estimators=(rf_n_estimators, 1, inf),
+    )
     return {
         "naive_bayes": {"alpha": nb_alpha},
         "logistic_regression": {"C": lr_c},
@@ -134,6 +162,9 @@ def train(
 ) -> list[str]:
     """Train every candidate on the training side of the pattern split."""
     names = parse_algorithms(algorithms)
+    check_parameters(
+        dropout_samples=(dropout_samples, 0, 10_000), test_fraction=(test_fraction, (0.0,), 0.9)
+    )
     split = pattern_split(load_dataset(dataset_path), test_fraction, split_seed)
     tmp = Path(tempfile.mkdtemp(prefix=".candidates-", dir=_parent(candidates_dir)))
     try:
@@ -170,6 +201,10 @@ def evaluate_candidates(
     vignettes_per_pattern: int = 20,
 ) -> dict[str, Any]:
     """Score every candidate on held-out patterns; copy the best (by ``gate_metric``) out."""
+    check_parameters(
+        test_fraction=(test_fraction, (0.0,), 0.9),
+        vignettes_per_pattern=(vignettes_per_pattern, 1, 10_000),
+    )
     test = held_out(dataset_path, test_fraction, split_seed)
     scores: dict[str, dict[str, float]] = {}
     nested: dict[str, dict[str, dict[str, float]]] = {}
@@ -182,8 +217,8 @@ def evaluate_candidates(
     if gate_metric not in next(iter(scores.values())):
         known = ", ".join(sorted(next(iter(scores.values()))))
         raise SymptomDxError(f"unknown gate metric '{gate_metric}': choose from {known}")
-    lower_is_better = gate_metric.endswith(("log_loss", "ece"))
-    best = sorted(scores, key=lambda n: scores[n][gate_metric], reverse=not lower_is_better)[0]
+    downwards = lower_is_better(gate_metric)
+    best = sorted(scores, key=lambda n: scores[n][gate_metric], reverse=not downwards)[0]
     model = SymptomClassifier.load(candidates_dir / best)
     model.metadata["metrics"] = scores[best]
     model.metadata["evaluation"] = {
@@ -260,7 +295,7 @@ def register(
                 name, f"runs:/{run_id}/model", run_id=run_id, tags={"storage_uri": storage_uri}
             )
             version = mv.version
-            champion_version, champion_score = _champion_score(
+            champion_version, champion_score, note = _champion_score(
                 client, name, store, dataset_path, evaluation, vignettes_per_pattern
             )
             verdict = decide(
@@ -269,6 +304,7 @@ def register(
                 champion_version,
                 champion_score,
                 min_improvement,
+                note,
             )
             tags = {
                 gate_metric: f"{verdict.challenger_score:.6f}",
@@ -277,15 +313,20 @@ def register(
             }
             for key, value in tags.items():
                 client.set_model_version_tag(name, version, key, value)
-            if verdict.promoted:
-                client.set_registered_model_alias(name, CHAMPION, version)
             mlflow.set_tag("gate_verdict", verdict.reason)
+        # Last, once everything else is written: a failure before this point never touches
+        # the champion.
+        if verdict.promoted:
+            client.set_registered_model_alias(name, CHAMPION, version)
     except (MlflowException, RequestException) as e:
         _rollback(client, store, name, version, storage_prefix, run_id)
         raise TrackingError(f"MLflow registration failed: {_first_line(e)}") from None
     except SymptomDxError:
         _rollback(client, store, name, version, storage_prefix, run_id)
         raise
+    except Exception as e:  # anything else still must not leave a half-registered version
+        _rollback(client, store, name, version, storage_prefix, run_id)
+        raise TrackingError(f"registration failed: {type(e).__name__}: {_first_line(e)}") from None
     return Registration(run_id, str(version), storage_uri, verdict)
 
 
@@ -334,45 +375,63 @@ def _champion_score(
     dataset_path: Path,
     evaluation: dict[str, Any],
     vignettes_per_pattern: int,
-) -> tuple[str | None, float | None]:
-    """The champion's gate metric on the same held-out vignettes as the challenger."""
+) -> tuple[str | None, float | None, str]:
+    """(champion version, its gate metric, a note) on the challenger's held-out vignettes.
+
+    Re-scoring is fair only if the champion was trained with the same split: otherwise some
+    of today's held-out patterns were in its training data. Then its recorded score is used.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
-        return None, None
+        return None, None, ""
     metric, split = evaluation["gate_metric"], evaluation["split"]
-    previous = None
-    if uri := champion.tags.get("storage_uri"):
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                previous = SymptomClassifier.load(store.download_dir(uri, Path(tmp) / "m"))
-            except SymptomDxError:
-                previous = None  # e.g. another vocabulary: fall back to its recorded score
-    if previous is not None:
-        test = held_out(dataset_path, split["test_fraction"], split["split_seed"])
-        scores = evaluate(previous, test, vignettes_per_pattern, seed=split["split_seed"])
-        return champion.version, flatten_metrics(scores)[metric]
     recorded = champion.tags.get(metric)
-    return champion.version, float(recorded) if recorded else None
+    fallback = (champion.version, float(recorded) if recorded else None)
+    if not (uri := champion.tags.get("storage_uri")):
+        return (*fallback, "champion has no stored model; its recorded score is used")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            previous = SymptomClassifier.load(store.download_dir(uri, Path(tmp) / "m"))
+        except SymptomDxError as e:
+            return (*fallback, f"champion not re-scored ({e}); its recorded score is used")
+    trained = previous.metadata.get("training", {})
+    if (trained.get("test_fraction"), trained.get("split_seed")) != (
+        split["test_fraction"],
+        split["split_seed"],
+    ):
+        return (*fallback, "champion was trained on another split; its recorded score is used")
+    test = held_out(dataset_path, split["test_fraction"], split["split_seed"])
+    scores = evaluate(previous, test, vignettes_per_pattern, seed=split["split_seed"])
+    return champion.version, flatten_metrics(scores)[metric], ""
 
 
-def _rollback(client, store, name, version, storage_prefix, run_id) -> None:
-    """Undo what a failed registration wrote: the version, the stored files, the run."""
-    import contextlib
+def _rollback(
+    client: Any,
+    store: ObjectStore,
+    name: str,
+    version: str | None,
+    storage_prefix: str,
+    run_id: str | None,
+) -> None:
+    """Undo what a failed registration wrote: the version, the stored files, the run.
 
-    from mlflow.exceptions import MlflowException
-
+    Best effort: the original failure is what gets reported.
+    """
     if version is not None:
-        with contextlib.suppress(MlflowException, Exception):
+        with contextlib.suppress(Exception):
             client.delete_model_version(name, version)
     if storage_prefix:
         with contextlib.suppress(SymptomDxError):
             store.delete_prefix(storage_prefix + "/")
     if run_id is not None:
+        # Marked failed and deleted: restorable with `mlflow runs restore`, and
+        # `mlflow gc` purges its artifacts.
         with contextlib.suppress(Exception):
             client.set_terminated(run_id, "FAILED")
+            client.delete_run(run_id)
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -67,28 +67,34 @@ def check_tracking_server(settings: MlflowSettings) -> None:
         raise TrackingError(f"MLflow at {uri} answered HTTP {r.status_code} to /health")
 
 
+def lower_is_better(metric: str) -> bool:
+    """Losses and calibration errors improve downwards; accuracies and F1 upwards."""
+    return metric.endswith(("log_loss", "ece"))
+
+
 def decide(
     metric: str,
     challenger: float,
     champion_version: str | None,
     champion: float | None,
     min_improvement: float,
+    note: str = "",
 ) -> GateVerdict:
     """Promote when there is no champion or the challenger beats it by ``min_improvement``."""
+    note = f" ({note})" if note else ""
     if champion_version is None or champion is None:
-        reason = f"no champion yet; {metric} = {challenger:.4f}"
+        reason = f"no champion yet; {metric} = {challenger:.4f}{note}"
         return GateVerdict(True, reason, metric, challenger)
-    if challenger > champion + min_improvement:
-        reason = (
-            f"{metric} {challenger:.4f} beats champion v{champion_version} {champion:.4f}"
-            f" (needed > {champion + min_improvement:.4f})"
-        )
-        return GateVerdict(True, reason, metric, challenger, champion_version, champion)
+    if lower_is_better(metric):
+        bar, wins, need = champion - min_improvement, challenger < champion - min_improvement, "<"
+    else:
+        bar, wins, need = champion + min_improvement, challenger > champion + min_improvement, ">"
+    verb = "beats" if wins else "does not beat"
     reason = (
-        f"{metric} {challenger:.4f} does not beat champion v{champion_version}"
-        f" {champion:.4f} (needed > {champion + min_improvement:.4f}); champion stays"
+        f"{metric} {challenger:.4f} {verb} champion v{champion_version} {champion:.4f}"
+        f" (needed {need} {bar:.4f}){'' if wins else '; champion stays'}{note}"
     )
-    return GateVerdict(False, reason, metric, challenger, champion_version, champion)
+    return GateVerdict(wins, reason, metric, challenger, champion_version, champion)
 
 
 def flatten_metrics(metrics: dict[str, dict[str, float]], prefix: str = "") -> dict[str, float]:

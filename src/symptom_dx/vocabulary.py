@@ -62,9 +62,12 @@ class Vocabulary:
         for s in self.symptoms:
             for spelling in (s.id, s.header, s.label):
                 keys.setdefault(compact_key(spelling), s.id)
-        # The header spelling "fluid_overload" belongs to the used column, not the duplicate.
+        # The header spelling "fluid_overload" and the duplicate's own id both mean the used
+        # column: a name never selects the unused one.
         for dup, used in self.duplicates.items():
             keys[compact_key(self.symptoms[dup].header)] = self.symptoms[used].id
+            keys[compact_key(self.symptoms[dup].id)] = self.symptoms[used].id
+            keys[compact_key(self.symptoms[dup].label)] = self.symptoms[used].id
         for alias, sid in self.aliases.items():
             keys.setdefault(compact_key(alias), sid)
         object.__setattr__(self, "_keys", keys)
@@ -176,7 +179,11 @@ class Vocabulary:
         counts = Counter(compact_key(c) for c in header)
         first_seen: set[str] = set()
         out: list[str | None] = []
+        duplicate_ids = {self.symptoms[d].id for d in self.duplicates}
         for column in header:
+            if column.strip() in duplicate_ids:  # our own canonical CSV names it explicitly
+                out.append(column.strip())
+                continue
             key = compact_key(column)
             sid = keys.get(key)
             if sid in duplicate_of and counts[key] > 1 and sid not in first_seen:

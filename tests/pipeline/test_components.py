@@ -97,3 +97,22 @@ def test_train_rejects_unknown_algorithm(ingested, tmp_path, capsys):
         )
     assert "train: unknown algorithm(s) svm" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"test_fraction": 1.5}, "test_fraction = 1.5 must be > 0.0 and <= 0.9"),
+        ({"nb_alpha": -1.0}, "nb_alpha = -1.0 must be >= 0.0"),
+        ({"lr_c": 0.0}, "lr_c = 0.0 must be > 0.0"),
+        ({"dropout_samples": -3}, "dropout_samples = -3 must be >= 0"),
+    ],
+)
+def test_train_rejects_bad_parameters(ingested, tmp_path, capsys, params, message):
+    _, dataset, _, _ = ingested
+    with pytest.raises(SystemExit):
+        train_candidates.python_func(
+            dataset=dataset, candidates=artifact(dsl.Model, tmp_path / "c"), **params
+        )
+    assert f"train: bad pipeline parameter(s): {message}" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

@@ -94,3 +94,12 @@ def test_header_only():
 def test_missing_file(tmp_path):
     with pytest.raises(DatasetError, match="file not found"):
         load_dataset(tmp_path / "nope.csv")
+
+
+def test_unreadable_inputs_are_one_line(tmp_path):
+    with pytest.raises(DatasetError, match="cannot read it"):
+        load_dataset(tmp_path)  # a folder
+    huge = tmp_path / "huge.csv"
+    huge.write_text("a" * 200_000 + "\n")
+    with pytest.raises(DatasetError, match="not a readable CSV file"):
+        load_dataset(huge)

@@ -20,6 +20,13 @@ def test_min_improvement_is_required():
     assert not decide("k3_top1", 0.915, "3", 0.91, 0.01).promoted
 
 
+def test_lower_is_better_metrics_are_compared_downwards():
+    assert decide("k3_log_loss", 0.20, "3", 0.25, 0.0).promoted
+    worse = decide("k3_log_loss", 0.30, "3", 0.25, 0.0)
+    assert not worse.promoted and "needed < 0.2500" in worse.reason
+    assert not decide("k3_ece", 0.019, "3", 0.02, 0.005).promoted
+
+
 def test_flatten_metrics():
     assert flatten_metrics({"k3": {"top1": 0.5}, "full": {"ece": 0.1}}) == {
         "k3_top1": 0.5,

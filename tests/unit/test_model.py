@@ -67,9 +67,17 @@ def test_save_load_roundtrip(tmp_path, small):
     assert not any(p.name.startswith(".tmp") for p in tmp_path.iterdir())
 
 
-def test_load_errors(tmp_path):
+def test_load_errors(tmp_path, small):
     with pytest.raises(SymptomDxError, match=r"has no model\.joblib"):
         SymptomClassifier.load(tmp_path)
+    X, y = small
+    path = SymptomClassifier.train(X, y, "naive_bayes", {}).save(tmp_path / "m")
+    (path / "model.joblib").write_bytes(b"not a pickle")
+    with pytest.raises(SymptomDxError, match=r"cannot load .*model\.joblib"):
+        SymptomClassifier.load(path)
+    (path / "metadata.json").write_text("{broken")
+    with pytest.raises(SymptomDxError, match=r"cannot read .*metadata\.json"):
+        SymptomClassifier.load(path)
 
 
 def test_unknown_algorithm(small):

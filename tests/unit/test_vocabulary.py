@@ -39,6 +39,7 @@ def test_fluid_overload_names_the_used_column():
     assert v.position("fluid_overload_duplicate") == 45
     assert v.duplicates == {45: 117}
     assert "fluid_overload_duplicate" not in {s.id for s in v.selectable}
+    assert v.lookup("fluid_overload_duplicate") == "fluid_overload"
 
 
 def test_unknown_symptom_error_names_it_and_close_matches():
