@@ -263,6 +263,44 @@ def test_minio_mode_gives_each_bucket_workload_its_secret() -> None:
     assert "random_password.minio_workload" in secret["data"]["AWS_SECRET_ACCESS_KEY"]
 
 
+# KServe's storage initializer reads the S3 endpoint only from these annotations
+# of the Secret attached to the predictor's service account (or from the global
+# inferenceservice-config); kserve pkg/credentials/s3/s3_secret.go.
+KSERVE_S3_ANNOTATIONS = {
+    "serving.kserve.io/s3-endpoint",
+    "serving.kserve.io/s3-usehttps",
+    "serving.kserve.io/s3-verifyssl",
+    "serving.kserve.io/s3-region",
+}
+
+
+def test_minio_secret_carries_the_kserve_s3_annotations() -> None:
+    secret = dir_resources(PLATFORM_DIR)[("kubernetes_secret_v1", "model_store")]
+    annotations = deep_unq(secret["metadata"][0]["annotations"])
+    assert set(annotations) == KSERVE_S3_ANNOTATIONS
+    locals_ = dir_locals(PLATFORM_DIR)
+    # host:port, no scheme (KServe adds it from s3-usehttps); the same MinIO the data keys name
+    assert expr(annotations["serving.kserve.io/s3-endpoint"]) == "local.minio_host"
+    host = unq(locals_["minio_host"])
+    assert re.fullmatch(r"minio\.minio\.svc\.cluster\.local:9000", host), host
+    assert unq(locals_["minio_endpoint"]) == "http://${local.minio_host}"
+    assert expr(secret["data"]["AWS_ENDPOINT_URL"]) == "local.minio_endpoint"
+    assert annotations["serving.kserve.io/s3-usehttps"] == "0"
+    assert annotations["serving.kserve.io/s3-verifyssl"] == "0"
+    assert expr(annotations["serving.kserve.io/s3-region"]) == "var.region"
+
+
+def test_plain_helm_recipe_annotates_the_secret_like_terraform() -> None:
+    readme = (TERRAFORM_DIR.parent / "helm" / "platform" / "README.md").read_text(encoding="utf-8")
+    recipe = readme[readme.index("create secret generic model-store-credentials") :]
+    recipe = recipe[: recipe.index("done")]
+    assert "annotate secret model-store-credentials" in recipe
+    for key in KSERVE_S3_ANNOTATIONS:
+        assert f"{key}=" in recipe, key
+    assert "serving.kserve.io/s3-endpoint=minio.minio.svc.cluster.local:9000" in recipe
+    assert "s3-usehttps=0" in recipe and "s3-verifyssl=0" in recipe
+
+
 def test_storage_backend_is_a_validated_choice_defaulting_to_minio() -> None:
     module_var = dir_blocks(PLATFORM_DIR, "variable")["storage_backend"]
     assert unq(module_var["default"]) == "minio"

@@ -38,7 +38,8 @@ locals {
   use_s3    = var.storage_backend == "s3"
   use_minio = var.storage_backend == "minio"
 
-  minio_endpoint = "http://minio.minio.svc.cluster.local:9000"
+  minio_host     = "minio.minio.svc.cluster.local:9000"
+  minio_endpoint = "http://${local.minio_host}"
   s3_endpoint    = "https://s3.${var.region}.amazonaws.com"
 }
 

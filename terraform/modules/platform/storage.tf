@@ -221,14 +221,24 @@ resource "kubernetes_secret_v1" "minio_workload_user" {
 }
 
 # model-store-credentials in every namespace whose workload touches the bucket.
-# The variable names follow what boto3, MLflow and the KServe storage
-# initializer read.
+# The data keys are what boto3, MLflow and kserve_storage read from the
+# environment. KServe's controller does not pass those on to the storage
+# initializer: it builds the initializer's S3 settings from the annotations of
+# the Secret attached to the InferenceService's service account
+# (manifests/serving/serviceaccount.yaml), so the endpoint is repeated there,
+# as host:port without a scheme, with TLS off for the in-cluster MinIO.
 resource "kubernetes_secret_v1" "model_store" {
   for_each = local.use_minio ? local.bucket_workloads : {}
 
   metadata {
     name      = "model-store-credentials"
     namespace = kubernetes_namespace_v1.this[each.value.namespace].metadata[0].name
+    annotations = {
+      "serving.kserve.io/s3-endpoint"  = local.minio_host
+      "serving.kserve.io/s3-usehttps"  = "0"
+      "serving.kserve.io/s3-verifyssl" = "0"
+      "serving.kserve.io/s3-region"    = var.region
+    }
   }
 
   data = {
