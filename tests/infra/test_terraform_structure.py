@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import hcl2
@@ -78,11 +80,86 @@ def test_every_variable_is_typed_and_described(path: Path) -> None:
         )
 
 
-def test_root_variables_all_have_defaults() -> None:
+# Root inputs the operator must set: no default can be safe for them.
+REQUIRED_ROOT_VARIABLES = {"endpoint_public_access_cidrs"}
+
+
+def test_root_variables_have_defaults_except_the_required_ones() -> None:
     variables = dir_blocks(ENV_DIR, "variable")
     assert variables
-    missing = sorted(name for name, body in variables.items() if "default" not in body)
-    assert not missing, f"envs/dev variables without a default: {missing}"
+    missing = {name for name, body in variables.items() if "default" not in body}
+    assert missing == REQUIRED_ROOT_VARIABLES, f"envs/dev variables without a default: {missing}"
+    with (ENV_DIR / "terraform.tfvars.example").open(encoding="utf-8") as handle:
+        example = hcl2.load(handle)
+    assert REQUIRED_ROOT_VARIABLES <= set(example), "the example tfvars must set every required input"
+
+
+def test_no_cluster_api_cidr_default_opens_the_internet() -> None:
+    for directory in (ENV_DIR, CLUSTER_DIR):
+        body = dir_blocks(directory, "variable")["endpoint_public_access_cidrs"]
+        assert "0.0.0.0/0" not in str(body.get("default", [])), rel(directory)
+        assert body["nullable"] is False, rel(directory)
+        assert len(body["validation"]) >= 2, rel(directory)
+    with (ENV_DIR / "terraform.tfvars.example").open(encoding="utf-8") as handle:
+        example = hcl2.load(handle)
+    assert "0.0.0.0/0" not in str(example["endpoint_public_access_cidrs"])
+
+
+@pytest.fixture(scope="module")
+def endpoint_variables_root(tmp_path_factory) -> Path:
+    """A provider-free root holding only the two endpoint variables of envs/dev.
+
+    `terraform init` needs no download for it, so `terraform plan -var ...` runs the
+    variables' real validation blocks offline.
+    """
+    text = (ENV_DIR / "variables.tf").read_text(encoding="utf-8")
+    blocks_text = [
+        re.search(rf'^variable "{name}" {{.*?^}}\n', text, re.S | re.M).group(0)
+        for name in ("endpoint_public_access", "endpoint_public_access_cidrs")
+    ]
+    root = tmp_path_factory.mktemp("endpoint-vars")
+    (root / "variables.tf").write_text("\n".join(blocks_text), encoding="utf-8")
+    (root / "cli.tfrc").write_text("", encoding="utf-8")
+    out = subprocess.run(
+        ["terraform", "init", "-input=false", "-no-color"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=terraform_env(root),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return root
+
+
+def terraform_env(root: Path) -> dict[str, str]:
+    return {**os.environ, "TF_CLI_CONFIG_FILE": str(root / "cli.tfrc"), "TF_IN_AUTOMATION": "1"}
+
+
+@pytest.mark.parametrize(
+    ("args", "accepted"),
+    [
+        (['endpoint_public_access_cidrs=["203.0.113.0/24"]'], True),
+        (["endpoint_public_access=false", "endpoint_public_access_cidrs=[]"], True),
+        ([], False),  # required: no default
+        (['endpoint_public_access_cidrs=["0.0.0.0/0"]'], False),
+        (['endpoint_public_access_cidrs=["::/0"]'], False),
+        (["endpoint_public_access_cidrs=[]"], False),  # EKS would read [] as 0.0.0.0/0
+        (['endpoint_public_access_cidrs=["my-office"]'], False),
+    ],
+)
+def test_endpoint_cidr_validation_runs_in_terraform(
+    endpoint_variables_root: Path, args: list[str], accepted: bool
+) -> None:
+    argv = ["terraform", "plan", "-input=false", "-no-color", "-lock=false"]
+    argv += [item for arg in args for item in ("-var", arg)]
+    out = subprocess.run(
+        argv,
+        cwd=endpoint_variables_root,
+        capture_output=True,
+        text=True,
+        env=terraform_env(endpoint_variables_root),
+    )
+    assert (out.returncode == 0) is accepted, out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("path", tf_files(), ids=rel)

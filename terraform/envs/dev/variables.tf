@@ -57,10 +57,27 @@ variable "endpoint_public_access" {
   default     = true
 }
 
+# Required on purpose: no default can know your egress range, and an empty list
+# with a public endpoint would make EKS open it to 0.0.0.0/0.
 variable "endpoint_public_access_cidrs" {
-  description = "CIDR blocks allowed to reach the public Kubernetes API. Set this to your own egress range."
+  description = "Required. CIDR blocks allowed to reach the public Kubernetes API (your office/VPN egress range, e.g. [\"203.0.113.0/24\"]); [] together with endpoint_public_access = false for a private-only API."
   type        = list(string)
-  default     = ["0.0.0.0/0"]
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for cidr in var.endpoint_public_access_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "endpoint_public_access_cidrs must hold valid CIDR blocks such as 203.0.113.0/24."
+  }
+
+  validation {
+    condition     = alltrue([for cidr in var.endpoint_public_access_cidrs : !can(regex("/0$", cidr))])
+    error_message = "endpoint_public_access_cidrs must not open the Kubernetes API to the whole internet (0.0.0.0/0, ::/0): name your own egress range."
+  }
+
+  validation {
+    condition     = !var.endpoint_public_access || length(var.endpoint_public_access_cidrs) > 0
+    error_message = "With endpoint_public_access = true, list at least one CIDR (EKS would otherwise allow 0.0.0.0/0); or set endpoint_public_access = false."
+  }
 }
 
 variable "cluster_admin_arns" {

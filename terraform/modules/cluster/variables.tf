@@ -36,9 +36,20 @@ variable "endpoint_public_access" {
 }
 
 variable "endpoint_public_access_cidrs" {
-  description = "CIDR blocks allowed to reach the public Kubernetes API endpoint. Narrow this to your office/VPN range."
+  description = "CIDR blocks allowed to reach the public Kubernetes API endpoint (your office/VPN range). Must be non-empty when endpoint_public_access is true: EKS reads an empty list as 0.0.0.0/0."
   type        = list(string)
-  default     = ["0.0.0.0/0"]
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for cidr in var.endpoint_public_access_cidrs : can(cidrhost(cidr, 0)) && !can(regex("/0$", cidr))])
+    error_message = "endpoint_public_access_cidrs must hold valid CIDR blocks narrower than /0 (never 0.0.0.0/0 or ::/0)."
+  }
+
+  validation {
+    condition     = !var.endpoint_public_access || length(var.endpoint_public_access_cidrs) > 0
+    error_message = "With endpoint_public_access = true, list at least one CIDR; or set endpoint_public_access = false."
+  }
 }
 
 variable "cluster_admin_arns" {
