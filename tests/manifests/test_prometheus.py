@@ -38,6 +38,7 @@ PROMQL_WORDS = {
     "topk",
     "scalar",
     "histogram_quantile",
+    "absent",
     "Inf",
 }
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
