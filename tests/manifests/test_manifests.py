@@ -141,6 +141,24 @@ def test_inference_service_uses_our_runtime_in_raw_mode(objects):
     assert isvc["spec"]["predictor"]["serviceAccountName"] == "disease-classifier"
 
 
+def flag(args: list[str], name: str) -> str:
+    return next(a.split("=", 1)[1] for a in args if a.startswith(f"--{name}="))
+
+
+def test_runtime_declares_the_ports_its_server_listens_on(objects):
+    """KServe raw mode publishes ports[0] as Service port 80 and later ports as themselves."""
+    runtime = by_kind(objects, "ServingRuntime")[0]
+    container = runtime["spec"]["containers"][0]
+    ports = [(p["name"], p["containerPort"]) for p in container["ports"]]
+    http_port = int(flag(container["args"], "http_port"))
+    grpc_port = int(flag(container["args"], "grpc_port"))
+    assert ports == [("http1", http_port), ("grpc", grpc_port)]
+    assert flag(container["args"], "bind_address") == "0.0.0.0"
+    assert "grpc-v2" in runtime["spec"]["protocolVersions"]
+    annotations = runtime["metadata"]["annotations"]
+    assert int(annotations["prometheus.kserve.io/port"]) == http_port
+
+
 def test_pod_monitors_select_the_pods_and_ports_that_exist(objects):
     serving, ui = sorted(by_kind(objects, "PodMonitor"), key=lambda o: o["metadata"]["name"])
     runtime_ports = {
