@@ -136,6 +136,12 @@ class DiseaseClassifier(Model):
         return Query(positions_from_names(texts), None, top_k, "names")
 
     # -- v2 REST JSON fast path ---------------------------------------------------------------
+    def reject_too_large(self, limit: int) -> tuple[int, bytes]:
+        """413 for a body over ``limit`` bytes (counted as a rejection like any bad request)."""
+        e = RequestRejected("body_too_large", f"request body larger than {limit} bytes")
+        reject(self.name, e)
+        return 413, orjson.dumps({"error": str(e)})
+
     def infer_json(self, body: bytes) -> tuple[int, bytes]:
         """A v2 REST JSON request body -> (HTTP status, JSON response body)."""
         t0 = time.perf_counter()

@@ -27,6 +27,8 @@ INPUT_ABSENT = "absent"
 STOCK_VECTOR_INPUT = "input-0"
 DEFAULT_TOP_K = 5
 MAX_PATIENTS = 1024
+# One patient's comma-separated list: all 132 symptoms by their longest names fit in ~5 KB.
+MAX_ELEMENT_CHARS = 8192
 VECTOR_DATATYPES = frozenset(
     {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
      "UINT64", "BOOL"}
@@ -43,6 +45,7 @@ REASONS = (
     "bad_top_k",
     "bad_input",
     "malformed_json",
+    "body_too_large",
 )
 
 
@@ -133,6 +136,10 @@ def _texts(name: str, datatype: str, shape: Sequence[int], data: Any) -> list[st
         if not isinstance(v, str):
             raise RequestRejected(
                 "bad_value", f"input '{name}' elements must be strings, got {type(v).__name__}"
+            )
+        if len(v) > MAX_ELEMENT_CHARS:
+            raise RequestRejected(
+                "bad_value", f"input '{name}' element longer than {MAX_ELEMENT_CHARS} characters"
             )
         out.append(v)
     return out
@@ -244,6 +251,14 @@ def decode_inputs(
                 f"input '{INPUT_ABSENT}' has {len(texts)} elements for {len(present)} patients",
             )
         absent = positions_from_names(texts, allow_empty=True)
+        ids = vocabulary().ids
+        for i, (yes, no) in enumerate(zip(present, absent, strict=True)):
+            if both := sorted(set(yes) & set(no)):
+                raise RequestRejected(
+                    "bad_input",
+                    f"{_prefix(i, len(present))}symptom(s) both present and absent: "
+                    + ", ".join(ids[j] for j in both),
+                )
     return Query(present, absent, top_k, form)
 
 

@@ -40,6 +40,8 @@ from serving.model import DiseaseClassifier, reject
 logger = logging.getLogger("kserve")
 
 LOOPBACK = "127.0.0.1"
+# 1024 patients as 132-wide JSON vectors are ~0.6 MB; anything much larger is not a request.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -55,10 +57,13 @@ class FastInferApp:
         if scope["type"] == "http" and scope["method"] == "POST":
             model = self.routes.get(scope["path"])
             if model is not None and model.ready and _plain_json(scope["headers"]):
-                body = await _read_body(receive)
+                body = await _read_body(receive, MAX_BODY_BYTES)
                 if body is None:  # client went away
                     return
-                status, payload = model.infer_json(body)
+                if body is TOO_LARGE:
+                    status, payload = model.reject_too_large(MAX_BODY_BYTES)
+                else:
+                    status, payload = model.infer_json(body)
                 await send(
                     {
                         "type": "http.response.start",
@@ -79,15 +84,22 @@ def _plain_json(headers) -> bool:
     return True
 
 
-async def _read_body(receive) -> bytes | None:
-    chunks = []
+TOO_LARGE = object()  # marker: the body passed the limit
+
+
+async def _read_body(receive, limit: int) -> bytes | object | None:
+    """The request body, or TOO_LARGE (the rest is drained, not kept), or None on disconnect."""
+    chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return b"".join(chunks) if size <= limit else TOO_LARGE
 
 
 async def _rejected_handler(request: Request, exc: InvalidInput) -> JSONResponse:

@@ -34,6 +34,7 @@ from ui.metrics import REQUESTS
 log = logging.getLogger(__name__)
 
 MIN_SYMPTOMS = 3
+MAX_FREE_TEXT = 500  # characters of free text matched to symptoms
 MIN_TOP_PROBABILITY = 0.5
 MIN_MARGIN = 0.2
 DESCRIPTION_CHARS = 260
@@ -99,7 +100,8 @@ def add_free_text(
     """
     tr = translations(language)
     chosen = list(chosen or [])
-    ids, missed = tr.understand(text or "")
+    # A person types a few symptoms; a pasted essay is cut short rather than matched slowly.
+    ids, missed = tr.understand((text or "")[:MAX_FREE_TEXT])
     REQUESTS.labels("free_text", "ok" if ids else "not_understood").inc()
     for sid in ids:
         if sid not in chosen:

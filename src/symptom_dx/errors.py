@@ -8,12 +8,17 @@ class SymptomDxError(Exception):
 class UnknownSymptomError(SymptomDxError, ValueError):
     """One or more symptom names are not in the vocabulary."""
 
+    shown = 5  # names listed in the message; the rest are counted
+
     def __init__(self, unknown: dict[str, list[str]]):
         self.unknown = unknown
         parts = []
-        for name, close in unknown.items():
+        for name, close in list(unknown.items())[: self.shown]:
             hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-            parts.append(f"'{name}'{hint}")
+            shown = name if len(name) <= 60 else name[:57] + "..."
+            parts.append(f"'{shown}'{hint}")
+        if len(unknown) > self.shown:
+            parts.append(f"and {len(unknown) - self.shown} more")
         noun = "symptom" if len(unknown) == 1 else "symptoms"
         super().__init__(f"unknown {noun}: {'; '.join(parts)}")
 

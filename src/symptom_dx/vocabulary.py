@@ -33,6 +33,10 @@ _PHRASE_SEPARATORS = re.compile(r"\s+(?:and|with|&|\+)\s+|/", re.IGNORECASE)
 # A fuzzy match is accepted without asking only when it is this close (difflib ratio).
 AUTO_ACCEPT_RATIO = 0.88
 SUGGEST_RATIO = 0.6
+# Fuzzy matching costs ~10 us per known spelling; names longer than any symptom, and unknown
+# names past the first few, are not fuzzy-matched, so no input can make lookups slow.
+MAX_FUZZY_CHARS = 64
+MAX_SUGGESTED_UNKNOWNS = 5
 
 
 def compact_key(text: str) -> str:
@@ -105,6 +109,8 @@ class Vocabulary:
     def suggestions(self, name: str, n: int = 3) -> list[str]:
         """Known ids whose spelling is close to ``name``, best first."""
         key = compact_key(name)
+        if len(key) > MAX_FUZZY_CHARS:
+            return []
         keys: dict[str, str] = self._keys  # type: ignore[attr-defined]
         out: list[str] = []
         for k in difflib.get_close_matches(key, keys, n=n * 3, cutoff=SUGGEST_RATIO):
@@ -131,9 +137,11 @@ class Vocabulary:
             name = raw.strip()
             if not name:
                 continue
-            sid = self.lookup(name)
+            few = len(unknown) < MAX_SUGGESTED_UNKNOWNS
+            # Past a few unknown names the request fails anyway: exact spellings only.
+            sid = self.lookup(name) if few else self._keys.get(compact_key(name))  # type: ignore[attr-defined]
             if sid is None:
-                unknown[name] = self.suggestions(name)
+                unknown[name] = self.suggestions(name) if few else []
             elif sid not in ids:
                 ids.append(sid)
         if unknown:
@@ -211,6 +219,8 @@ def _lookup(vocab: Vocabulary, name: str) -> str | None:
         return None
     if key in keys:
         return keys[key]
+    if len(key) > MAX_FUZZY_CHARS:
+        return None
     scored = sorted(
         ((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in keys),
         reverse=True,

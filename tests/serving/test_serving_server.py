@@ -447,3 +447,23 @@ def test_missing_model_fails_fast_with_a_clear_message(tmp_path):
         )
         assert proc.returncode == 2, proc.stderr
         assert f"model directory {tmp_path / 'nope'} does not exist" in proc.stderr
+
+
+def test_oversized_and_contradictory_requests_are_refused_quickly(model_server):
+    many_unknown = ",".join(f"nonsense{i}" for i in range(300))
+    started = time.monotonic()
+    r = post(model_server, symptoms_body([many_unknown]))
+    assert r.status_code == 400 and "and 295 more" in r.json()["error"]
+    r = post(model_server, symptoms_body(["x" * 9000]))
+    assert r.status_code == 400 and "longer than 8192 characters" in r.json()["error"]
+    assert time.monotonic() - started < 2.0
+    both = symptoms_body(["itching, skin_rash"])
+    both["inputs"].append(
+        {"name": "absent", "datatype": "BYTES", "shape": [1], "data": ["itching"]}
+    )
+    r = post(model_server, both)
+    assert r.status_code == 400 and "both present and absent: itching" in r.json()["error"]
+    big = b'{"inputs": [' + b" " * (9 * 1024 * 1024) + b"]}"
+    r = post(model_server, big)
+    assert r.status_code in (400, 413)  # 413 on the fast path; KServe's app: malformed
+    assert post(model_server, symptoms_body(["itching"])).status_code == 200
