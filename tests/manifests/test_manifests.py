@@ -7,9 +7,12 @@ port names, metric names) against what our real servers expose.
 """
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -44,6 +47,11 @@ def by_kind(objects, kind):
     return [o for o in objects if o["kind"] == kind]
 
 
+def named(objects, kind, name):
+    [obj] = [o for o in by_kind(objects, kind) if o["metadata"]["name"] == name]
+    return obj
+
+
 def crd_schemas() -> dict[tuple[str, str], dict]:
     schemas = {}
     for path in CRDS.glob("*.yaml"):
@@ -61,15 +69,21 @@ def test_kustomize_renders_every_piece(objects):
             "ConfigMap",
             "ConfigMap",
             "Deployment",
+            "Deployment",
             "InferenceService",
+            "PersistentVolumeClaim",
             "PodMonitor",
             "PodMonitor",
             "PrometheusRule",
             "Service",
+            "Service",
+            "ServiceAccount",
             "ServiceAccount",
             "ServingRuntime",
         ]
     )
+    # Namespaces belong to terraform/ (or helm/platform/README.md), never to this app.
+    assert not by_kind(objects, "Namespace")
 
 
 def unknown_fields(obj, schema: dict, path: str = "") -> list[str]:
@@ -119,12 +133,22 @@ def test_core_objects_are_valid_kubernetes(objects):
 
 def test_containers_run_as_non_root_without_capabilities(objects):
     runtime = by_kind(objects, "ServingRuntime")[0]["spec"]["containers"][0]
-    deployment = by_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]
-    for ctx in (runtime["securityContext"], deployment["containers"][0]["securityContext"]):
+    pods = [d["spec"]["template"]["spec"] for d in by_kind(objects, "Deployment")]
+    contexts = [runtime["securityContext"]] + [
+        c["securityContext"] for p in pods for c in p["containers"]
+    ]
+    for ctx in contexts:
         assert ctx["capabilities"]["drop"] == ["ALL"]
         assert ctx["allowPrivilegeEscalation"] is False
+        assert ctx["readOnlyRootFilesystem"] is True
     assert runtime["securityContext"]["runAsNonRoot"] is True
-    assert deployment["securityContext"]["runAsNonRoot"] is True
+    for pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] == 1000  # the images' USER
+        assert pod["automountServiceAccountToken"] is False
+        # a read-only root needs a writable /tmp
+        tmp = [m for c in pod["containers"] for m in c["volumeMounts"] if m["mountPath"] == "/tmp"]
+        assert tmp and {"name": tmp[0]["name"], "emptyDir": {}} in pod["volumes"]
 
 
 def test_inference_service_uses_our_runtime_in_raw_mode(objects):
@@ -168,7 +192,7 @@ def test_pod_monitors_select_the_pods_and_ports_that_exist(objects):
         "serving.kserve.io/inferenceservice": "disease-classifier"
     }
     assert serving["spec"]["podMetricsEndpoints"][0]["port"] in runtime_ports
-    pod = by_kind(objects, "Deployment")[0]["spec"]["template"]
+    pod = named(objects, "Deployment", "symptom-dx-ui")["spec"]["template"]
     assert ui["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
     assert ui["spec"]["podMetricsEndpoints"][0]["port"] in {
         p["name"] for p in pod["spec"]["containers"][0]["ports"]
@@ -218,3 +242,109 @@ def test_schema_check_catches_a_misspelt_field(objects):
     assert unknown_fields(isvc["spec"], schema["properties"]["spec"], "spec") == [
         "spec.predictor.model.storageURI"
     ]
+
+
+@pytest.fixture(scope="module")
+def mlflow(objects) -> dict:
+    deployment = named(objects, "Deployment", "mlflow")
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    args = dict(a.removeprefix("--").split("=", 1) for a in container["args"])
+    return {"deployment": deployment, "pod": pod, "container": container, "args": args}
+
+
+def test_mlflow_serves_the_tracking_uri_the_pipeline_uses(objects, mlflow):
+    """MLFLOW_TRACKING_URI in symptom-dx-config names this Service, port and an allowed Host."""
+    config = named(objects, "ConfigMap", "symptom-dx-config")["data"]
+    uri = httpx.URL(config["MLFLOW_TRACKING_URI"])
+    name, namespace = uri.host.split(".")[:2]
+    service = named(objects, "Service", name)
+    assert (
+        service["metadata"]["namespace"]
+        == namespace
+        == mlflow["deployment"]["metadata"]["namespace"]
+    )
+    [port] = service["spec"]["ports"]
+    assert port["port"] == uri.port == int(mlflow["args"]["port"])
+    assert port["targetPort"] in {p["name"] for p in mlflow["container"]["ports"]}
+    labels = mlflow["deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    allowed = mlflow["args"]["allowed-hosts"].split(",")
+    assert f"{uri.host}:{uri.port}" in allowed  # the Host header the pipeline's client sends
+    assert mlflow["args"]["host"] == "0.0.0.0"
+
+
+def test_mlflow_keeps_artifacts_in_the_bucket_and_its_database_on_a_volume(objects, mlflow):
+    config = named(objects, "ConfigMap", "symptom-dx-config")["data"]
+    assert mlflow["args"]["artifacts-destination"] == (
+        f"s3://{config['SYMPTOM_DX_BUCKET']}/mlflow-artifacts"
+    )
+    assert mlflow["container"]["image"] == "ghcr.io/symptom-dx/components:0.1.0"
+    assert mlflow["container"]["command"] == ["mlflow", "server"]
+    backend = mlflow["args"]["backend-store-uri"]
+    assert backend.startswith("sqlite:////")
+    db_dir = str(Path(backend.removeprefix("sqlite:///")).parent)
+    [mount] = [m for m in mlflow["container"]["volumeMounts"] if m["mountPath"] == db_dir]
+    [volume] = [v for v in mlflow["pod"]["volumes"] if v["name"] == mount["name"]]
+    claim = named(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["metadata"]["namespace"] == "mlflow"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    # sqlite on a ReadWriteOnce volume: one pod, never two during a rollout
+    assert mlflow["deployment"]["spec"]["replicas"] == 1
+    assert mlflow["deployment"]["spec"]["strategy"]["type"] == "Recreate"
+    assert mlflow["pod"]["securityContext"]["fsGroup"] == 1000  # the volume is writable by uid 1000
+
+
+def test_mlflow_takes_bucket_access_from_the_secret_or_pod_identity(objects, mlflow):
+    """MinIO mode: terraform's Secret (with MLFLOW_S3_ENDPOINT_URL); S3 mode: no Secret, and the
+    service account terraform binds through EKS Pod Identity (namespace mlflow, name mlflow)."""
+    assert mlflow["container"]["envFrom"] == [
+        {"secretRef": {"name": "model-store-credentials", "optional": True}}
+    ]
+    assert mlflow["pod"]["serviceAccountName"] == "mlflow"
+    account = named(objects, "ServiceAccount", "mlflow")
+    assert account["metadata"]["namespace"] == "mlflow"
+    env = {e["name"]: e.get("value") for e in mlflow["container"].get("env", [])}
+    assert "MLFLOW_S3_ENDPOINT_URL" not in env  # would override the Secret's endpoint
+    assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+
+
+def test_mlflow_probes_its_health_endpoint(mlflow):
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        get = mlflow["container"][probe]["httpGet"]
+        assert get["path"] == "/health" and get["port"] == "http", probe
+    resources = mlflow["container"]["resources"]
+    assert resources["requests"] and resources["limits"]
+
+
+@pytest.mark.integration
+def test_mlflow_command_answers_the_service_host_and_refuses_others(mlflow, tmp_path):
+    """The Deployment's exact `mlflow server` flags, run for real (database and address moved to
+    the test's own folder and loopback): the Service's Host header gets answers, others 403."""
+    from symptom_dx.local.services import LOOPBACK, free_port, spawn, wait_until
+
+    args = dict(mlflow["args"])
+    args["backend-store-uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args["host"] = LOOPBACK
+    port = free_port()
+    args["port"] = str(port)
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    argv = [str(mlflow_bin), *mlflow["container"]["command"][1:]]
+    argv += [f"--{key}={value}" for key, value in args.items()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    svc = spawn("mlflow", argv, tmp_path, {**env, "HOME": str(tmp_path)})
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 90, "MLflow", svc.proc)
+        search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
+        for host in (
+            "mlflow.mlflow.svc.cluster.local:5000",
+            "mlflow.mlflow:5000",
+            "localhost:5000",
+        ):
+            answer = httpx.get(search, headers={"Host": host})
+            assert answer.status_code == 200, (host, answer.text)
+        refused = httpx.get(search, headers={"Host": "attacker.example:5000"})
+        assert refused.status_code == 403
+    finally:
+        svc.stop()
