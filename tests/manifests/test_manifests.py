@@ -86,6 +86,20 @@ def test_kustomize_renders_every_piece(objects):
     assert not by_kind(objects, "Namespace")
 
 
+def test_every_image_is_set_in_the_kustomization(objects):
+    """One place to point the app at a registry: kustomization.yaml's images list."""
+    kustomization = yaml.safe_load((REPO / "manifests" / "kustomization.yaml").read_text())
+    pinned = {f"{i.get('newName', i['name'])}:{i['newTag']}" for i in kustomization["images"]}
+    used = set()
+    for obj in objects:
+        spec = obj.get("spec", {})
+        containers = spec.get("containers") or spec.get("template", {}).get("spec", {}).get(
+            "containers", []
+        )
+        used |= {c["image"] for c in containers}
+    assert used == pinned
+
+
 def unknown_fields(obj, schema: dict, path: str = "") -> list[str]:
     """Fields the API server would prune (strict field validation rejects them)."""
     if schema.get("x-kubernetes-preserve-unknown-fields"):
