@@ -362,3 +362,37 @@ def test_mlflow_command_answers_the_service_host_and_refuses_others(mlflow, tmp_
         assert refused.status_code == 403
     finally:
         svc.stop()
+
+
+def test_readme_cluster_steps_match_the_manifests(objects):
+    """The README's cluster recipe names the objects these manifests need and create."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Running on a cluster") :]
+    section = section[: section.index("\n## ", 1)]
+    # the UI's knowledge ConfigMap: same name, namespace and file names the Deployment mounts
+    ui = named(objects, "Deployment", "symptom-dx-ui")["spec"]["template"]["spec"]
+    [knowledge] = [v["configMap"]["name"] for v in ui["volumes"] if "configMap" in v]
+    assert f"kubectl -n kserve-inference create configmap {knowledge}" in section
+    for name in ("symptom_Description.csv", "symptom_precaution.csv", "Symptom_severity.csv"):
+        assert f"--from-file={name}=" in section, name
+    # symptom-dx-config comes from manifests/kubeflow/configmap.yaml, not by hand
+    assert named(objects, "ConfigMap", "symptom-dx-config")
+    assert "create configmap symptom-dx-config" not in section
+    # the champion's URI goes into the InferenceService these manifests create
+    isvc = by_kind(objects, "InferenceService")[0]["metadata"]
+    assert (
+        f"kubectl -n {isvc['namespace']} patch inferenceservice {isvc['name']} --type merge"
+        in section
+    )
+    assert "$(symptom-dx champion-uri)" in section
+    assert "kubectl apply -k manifests/" in section
+    # the gRPC address the README gives is the port the runtime declares
+    [grpc] = [
+        p
+        for p in by_kind(objects, "ServingRuntime")[0]["spec"]["containers"][0]["ports"]
+        if p["name"] == "grpc"
+    ]
+    assert (
+        f"disease-classifier-predictor.kserve-inference.svc.cluster.local:{grpc['containerPort']}"
+        in section
+    )
