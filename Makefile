@@ -7,7 +7,7 @@ MLFLOW_PORT ?= 5000
 S3_PORT ?= 9000
 export DATA_DIR MLFLOW_PORT S3_PORT
 
-.PHONY: help venv run serve ui test test-python test-infra bench lint format compile clean
+.PHONY: help venv run serve test bench lint format compile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'

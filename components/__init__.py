@@ -5,4 +5,8 @@ Every component runs from the project's components image (``IMAGE``, built by
 no pip step is compiled in, so pods need no PyPI.
 """
 
-IMAGE = "ghcr.io/symptom-dx/components:0.1.0"
+import os
+
+DEFAULT_IMAGE = "ghcr.io/symptom-dx/components:0.1.0"
+# Your registry's copy: `python pipelines/compile.py --image REGISTRY/components:TAG out.yaml`.
+IMAGE = os.environ.get("SYMPTOM_DX_COMPONENTS_IMAGE", DEFAULT_IMAGE)

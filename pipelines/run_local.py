@@ -135,20 +135,26 @@ def run_pipeline(settings: LocalRunSettings, source: str, sha256: str, **params)
 def latest_registration() -> dict:
     """The newest version of the registered model, its verdict and the champion."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from symptom_dx.settings import MlflowSettings
+    from symptom_dx.tracking import champion
 
-    name = MlflowSettings().registered_model
+    settings = MlflowSettings()
+    champion_version, champion_uri = champion(settings)
     client = MlflowClient()
-    versions = client.search_model_versions(f"name='{name}'")
-    newest = max(versions, key=lambda v: int(v.version))
-    champion = client.get_model_version_by_alias(name, "champion")
+    try:
+        versions = client.search_model_versions(f"name='{settings.registered_model}'")
+        newest = max(versions, key=lambda v: int(v.version))
+        metrics = client.get_run(newest.run_id).data.metrics
+    except (MlflowException, ValueError) as e:
+        raise SymptomDxError(f"cannot read the registry after the run: {e}") from None
     return {
         "version": newest.version,
         "verdict": newest.tags.get("gate_verdict", ""),
-        "champion": champion.version,
-        "champion_uri": champion.tags["storage_uri"],
-        "metrics": client.get_run(newest.run_id).data.metrics,
+        "champion": champion_version,
+        "champion_uri": champion_uri,
+        "metrics": metrics,
     }
 
 

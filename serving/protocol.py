@@ -18,9 +18,9 @@ from kserve.errors import InvalidInput
 from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
 from symptom_dx.features import decode, fold_duplicates
 from symptom_dx.model import Differential
+from symptom_dx.settings import MODEL_NAME  # noqa: F401 - re-exported for serving
 from symptom_dx.vocabulary import vocabulary
 
-MODEL_NAME = "disease-classifier"
 INPUT_SYMPTOMS = "symptoms"
 INPUT_ABSENT = "absent"
 # What clients of KServe's stock sklearn runtime send; any other name works too.

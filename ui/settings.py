@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from symptom_dx.settings import MODEL_NAME
+
 
 class UISettings(BaseSettings):
     """Read once in ``main()``; every field can be set as ``SYMPTOM_DX_UI_<FIELD>``."""
@@ -14,7 +16,7 @@ class UISettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SYMPTOM_DX_UI_", extra="ignore")
 
     model_url: str = Field("http://127.0.0.1:8080", description="model server base URL (REST)")
-    model_name: str = Field("disease-classifier", description="model name on the server")
+    model_name: str = Field(MODEL_NAME, description="model name on the server")
     timeout: float = Field(3.0, gt=0, description="seconds to wait for one backend call")
     top_k: int = Field(5, ge=1, le=41, description="how many diseases to show")
     host: str = Field("127.0.0.1", description="address the page listens on")

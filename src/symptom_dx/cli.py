@@ -59,5 +59,22 @@ def symptoms(text: Annotated[str, typer.Argument(help="comma-separated symptom n
         raise typer.Exit(1)
 
 
+@app.command("champion-uri")
+def champion_uri() -> None:
+    """Print the champion's s3:// model folder (for the InferenceService's storageUri).
+
+    Reads MLFLOW_TRACKING_URI (and SYMPTOM_DX_REGISTERED_MODEL, default disease-classifier).
+    """
+    from symptom_dx.settings import MlflowSettings
+    from symptom_dx.tracking import champion
+
+    try:
+        _, uri = champion(MlflowSettings())
+    except SymptomDxError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(uri)
+
+
 if __name__ == "__main__":
     app()

@@ -104,3 +104,23 @@ def flatten_metrics(metrics: dict[str, dict[str, float]], prefix: str = "") -> d
         for group, values in metrics.items()
         for name, value in values.items()
     }
+
+
+def champion(settings: MlflowSettings) -> tuple[str, str]:
+    """(version, storage_uri) of the registered model's champion; one line if there is none."""
+    check_tracking_server(settings)
+    configure_client(settings)
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    name = settings.registered_model
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as e:
+        raise TrackingError(
+            f"no champion for model '{name}' in {settings.tracking_uri}: {str(e).splitlines()[0]}"
+        ) from None
+    uri = version.tags.get("storage_uri")
+    if not uri:
+        raise TrackingError(f"champion v{version.version} of '{name}' has no storage_uri tag")
+    return version.version, uri

@@ -119,6 +119,15 @@ def test_second_run_leaves_the_champion(two_runs, backend):
     assert "champion stays" in v2.tags["gate_verdict"]
     assert "champion stays" in second.stderr
     assert "champion is version 1" in second.stderr
+    # what the deploy step puts into the InferenceService's storageUri
+    uri = subprocess.run(
+        [sys.executable, "-m", "symptom_dx.cli", "champion-uri"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert uri.returncode == 0, uri.stderr
+    assert uri.stdout.strip() == client.get_model_version(MODEL, "1").tags["storage_uri"]
 
 
 def bad_csv(tmp_path, kind: str):
