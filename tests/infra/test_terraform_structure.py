@@ -9,6 +9,7 @@ from pathlib import Path
 
 import hcl2
 import pytest
+import yaml
 from infra_tfparse import (
     TERRAFORM_DIR,
     blocks,
@@ -30,7 +31,7 @@ CLUSTER_DIR = MODULES_DIR / "cluster"
 PLATFORM_DIR = MODULES_DIR / "platform"
 
 # Workloads that read or write the model bucket, and the service accounts they
-# run as (must match the application chart, KFP and KServe conventions).
+# run as (must match manifests/, KFP and KServe conventions).
 EXPECTED_BUCKET_WORKLOADS = {
     ("kserve-inference", "disease-classifier"),
     ("kubeflow", "pipeline-runner"),
@@ -325,6 +326,19 @@ def test_every_bucket_workload_has_a_pod_identity_binding() -> None:
     assert "pod_identity_trust" in role["assume_role_policy"]
     policy = res[("aws_iam_role_policy", "bucket_access")]
     assert "bucket_access[each.key]" in policy["policy"]
+
+
+def test_bucket_workload_service_accounts_exist_in_the_manifests() -> None:
+    """Pod Identity binds by namespace/name: the app's service accounts must match exactly."""
+    manifests = TERRAFORM_DIR.parent / "manifests"
+    accounts = set()
+    for path in manifests.rglob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if isinstance(doc, dict) and doc.get("kind") == "ServiceAccount":
+                accounts.add((doc["metadata"]["namespace"], doc["metadata"]["name"]))
+    # kubeflow/pipeline-runner is created by the KFP install, not by our manifests
+    assert accounts == EXPECTED_BUCKET_WORKLOADS - {("kubeflow", "pipeline-runner")}
+    assert ("mlflow", "mlflow") in accounts
 
 
 def test_bucket_policies_are_scoped_to_the_bucket_and_its_key() -> None:

@@ -1,5 +1,5 @@
 # Namespaces, default storage class and the storage contract shared with the
-# application chart. The namespace and service account names below are the
+# application (manifests/). The namespace and service account names below are the
 # ones the rest of the project uses; change them only together with it.
 
 locals {
