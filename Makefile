@@ -7,13 +7,17 @@ MLFLOW_PORT ?= 5000
 S3_PORT ?= 9000
 export DATA_DIR MLFLOW_PORT S3_PORT
 
-.PHONY: help venv run serve test bench lint format compile clean
+.PHONY: help venv lock run serve test bench lint format compile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 venv: ## create .venv from requirements.lock (once)
 	@bash scripts/bootstrap.sh
+
+lock: ## re-resolve requirements.lock (dev) and requirements-runtime.lock (images) together
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --python-version 3.11 -c requirements.lock -o requirements-runtime.lock
 
 run: venv ## train, register and serve on the embedded default (local KFP, MLflow, S3, KServe, UI)
 	@$(PY) -m pipelines.run_local run
