@@ -19,6 +19,11 @@ export TF_CLI_CONFIG_FILE
 CHECKOV_REPORT="$(mktemp)"
 trap 'rm -f "$TF_CLI_CONFIG_FILE" "$CHECKOV_REPORT"' EXIT
 
+if ! command -v terraform >/dev/null 2>&1; then
+  echo "test-infra: terraform is not on PATH. Install Terraform 1.11 (HashiCorp's release; it is" >&2
+  echo "test-infra: not in the Debian or PyPI registries) and run again." >&2
+  exit 1
+fi
 echo "==> terraform fmt -check -recursive terraform"
 terraform version | head -n 1
 terraform fmt -check -recursive -diff terraform
