@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import joblib
 from kserve import Model, model_server
@@ -41,7 +42,7 @@ class StockSKLearnModel(Model):
         self.ready = True
         return self.ready
 
-    def predict(self, payload, headers=None):
+    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
         try:
             instances = get_predict_input(payload)
             result = self._model.predict_proba(instances)

@@ -61,7 +61,7 @@ def disease_training_pipeline(
     gate_metric: str = "k3_top1",
     min_improvement: float = 0.0,
     vignettes_per_pattern: int = 20,
-):
+) -> None:
     ingest = ingest_dataset(source=data_source, sha256=data_sha256)
     ingest.set_caching_options(False)
     _attach_settings(ingest, mlflow=False)

@@ -158,7 +158,9 @@ def latest_registration() -> dict:
     }
 
 
-def serve(settings: LocalRunSettings, env: dict, model_uri: str, data_dir: Path, stack) -> None:
+def serve(
+    settings: LocalRunSettings, env: dict, model_uri: str, data_dir: Path, stack: ExitStack
+) -> None:
     from serving.launcher import start_model_server
     from ui.launcher import start_ui
 

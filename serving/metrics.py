@@ -45,7 +45,9 @@ class ModelMetrics:
         self._seen = [SYMPTOMS_SEEN.labels(model_name, s) for s in ids]
         self._forms = {f: PATIENTS.labels(model_name, f) for f in ("names", "vector")}
 
-    def ranked(self, present: Sequence[Sequence[int]], results: Sequence[Differential], form: str):
+    def ranked(
+        self, present: Sequence[Sequence[int]], results: Sequence[Differential], form: str
+    ) -> None:
         for r in results:
             self._top[r.diseases[0]].inc()
         for positions in present:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent import futures
+from typing import Any
 
 import orjson
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from grpc import StatusCode, aio
@@ -34,6 +35,7 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, Logg
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.model import DiseaseClassifier, reject
 
@@ -49,11 +51,11 @@ _JSON_HEADERS = [(b"content-type", b"application/json")]
 class FastInferApp:
     """ASGI wrapper: plain JSON v2 infer requests for our models skip FastAPI."""
 
-    def __init__(self, app, models: Sequence[DiseaseClassifier]):
+    def __init__(self, app: ASGIApp, models: Sequence[DiseaseClassifier]) -> None:
         self.app = app
         self.routes = {f"/v2/models/{m.name}/infer": m for m in models}
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             model = self.routes.get(scope["path"])
             if model is not None and model.ready and _plain_json(scope["headers"]):
@@ -76,7 +78,7 @@ class FastInferApp:
         await self.app(scope, receive, send)
 
 
-def _plain_json(headers) -> bool:
+def _plain_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     """False for the binary tensor extension and binary CloudEvents (KServe decodes those)."""
     for key, _ in headers:
         if key == b"inference-header-content-length" or key.startswith(b"ce-"):
@@ -87,7 +89,7 @@ def _plain_json(headers) -> bool:
 TOO_LARGE = object()  # marker: the body passed the limit
 
 
-async def _read_body(receive, limit: int) -> bytes | object | None:
+async def _read_body(receive: Receive, limit: int) -> bytes | object | None:
     """The request body, or TOO_LARGE (the rest is drained, not kept), or None on disconnect."""
     chunks, size = [], 0
     while True:
@@ -124,7 +126,15 @@ async def _validation_handler(request: Request, exc: RequestValidationError) -> 
 
 
 class _RESTServer(RESTServer):
-    def __init__(self, *args, bind_address: str, access_log: bool, models, fast_path: bool, **kw):
+    def __init__(
+        self,
+        *args: Any,
+        bind_address: str,
+        access_log: bool,
+        models: Sequence[Any],
+        fast_path: bool,
+        **kw: Any,
+    ) -> None:
         super().__init__(*args, **kw)
         self.config.host = bind_address
         self.config.access_log = access_log
@@ -136,7 +146,7 @@ class _RESTServer(RESTServer):
         if self._fast_path:
             self.config.app = FastInferApp(model_server.app, self._models)
 
-    def _add_exception_handlers(self, app):
+    def _add_exception_handlers(self, app: FastAPI) -> None:
         super()._add_exception_handlers(app)
         app.add_exception_handler(InvalidInput, _rejected_handler)
         routes = {f"/v2/models/{m.name}/infer": m for m in self._models}
@@ -157,7 +167,9 @@ class _RESTServer(RESTServer):
 
 # -- gRPC ------------------------------------------------------------------------------------------
 class _RejectingInterceptor(ExceptionToStatusInterceptor):
-    async def handle_exception(self, ex, request_or_iterator, context, method_name):
+    async def handle_exception(
+        self, ex: Exception, request_or_iterator: Any, context: Any, method_name: str
+    ) -> None:
         if isinstance(ex, InvalidInput):
             reject(getattr(request_or_iterator, "model_name", ""), ex)
             await context.abort(StatusCode.INVALID_ARGUMENT, ex.reason)
@@ -170,7 +182,7 @@ class _GRPCServer(GRPCServer):
         self._bind_address = bind_address
         self._access_log = access_log
 
-    async def start(self, max_workers):
+    async def start(self, max_workers: int) -> None:
         servicer = InferenceServicer(self._data_plane, self._model_repository_extension)
         interceptors = [_RejectingInterceptor()]
         if self._access_log:

@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from symptom_dx.i18n import DEFAULT_LANGUAGE, Translations, translations
 from symptom_dx.knowledge import URGENT_SEVERITY, Knowledge
 from symptom_dx.vocabulary import vocabulary
-from ui.client import ModelClient, ModelServerRejected, ModelServerUnavailable, Prediction
+from ui.client import (
+    Candidate,
+    ModelClient,
+    ModelServerRejected,
+    ModelServerUnavailable,
+    Prediction,
+)
 from ui.metrics import REQUESTS
 
 log = logging.getLogger(__name__)
@@ -240,7 +246,7 @@ def render(outcome: Outcome, knowledge: Knowledge, language: str = DEFAULT_LANGU
     return view
 
 
-def _ranking(candidates, tr: Translations) -> str:
+def _ranking(candidates: Sequence[Candidate], tr: Translations) -> str:
     rows = "".join(
         f'<li data-disease="{_e(c.disease)}"><span class="sdx-name">{_e(tr.disease(c.disease))}'
         f'</span><span class="sdx-pct">{_e(tr.text("probability", percent=_pct(c.probability)))}'
@@ -251,7 +257,7 @@ def _ranking(candidates, tr: Translations) -> str:
     return f'<div class="sdx-ranking"><h3>{_e(tr.text("ranking_label"))}</h3><ol>{rows}</ol></div>'
 
 
-def _details(candidates, knowledge: Knowledge, tr: Translations) -> str:
+def _details(candidates: Sequence[Candidate], knowledge: Knowledge, tr: Translations) -> str:
     parts = ['<div class="sdx-details">']
     note = tr.text("data_language_note")
     if note:

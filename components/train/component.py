@@ -18,7 +18,7 @@ def train_candidates(
     test_fraction: float = 0.2,
     split_seed: int = 0,
     seed: int = 0,
-):
+) -> None:
     """Trains the candidate models.
 
     Args:

@@ -100,7 +100,9 @@ def evaluate(
     return results
 
 
-def confusion(model: Any, test: Dataset, k: int = 3, per_pattern: int = 20, seed: int = 0):
+def confusion(
+    model: Any, test: Dataset, k: int = 3, per_pattern: int = 20, seed: int = 0
+) -> np.ndarray:
     """Confusion matrix on k-symptom vignettes (rows: truth, columns: predicted)."""
     X, y = vignettes(test, k, per_pattern, seed)
     predicted = np.asarray(model.classes)[model.predict_proba(X).argmax(axis=1)]

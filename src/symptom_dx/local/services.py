@@ -45,7 +45,12 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, proc=None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
