@@ -45,7 +45,6 @@ SERVER_CPU = "0"
 LOADGEN_CPU = "1"
 CONCURRENCY = (1, 8, 32)
 MODEL = "disease-classifier"
-DEFAULT_DATA = REPO.parent / "shared/data/kaggle-disease-prediction"
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -166,8 +165,12 @@ def wrk(url: str, script: Path, connections: int, duration: float) -> dict:
 # -- main --------------------------------------------------------------------------------------
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default_data = os.environ.get("DATA_DIR") or DEFAULT_DATA
-    parser.add_argument("--data-dir", type=Path, default=Path(default_data))
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("DATA_DIR") or None,
+        help="folder with Training.csv (default: DATA_DIR, else data/download.py fetches it)",
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds, best kept")
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -180,6 +183,11 @@ def main() -> int:
         print("needs 2 cores: the server on one, the load generator on the other", file=sys.stderr)
         return 2
 
+    if args.data_dir is None:
+        sys.path.insert(0, str(REPO / "data"))
+        from download import download
+
+        args.data_dir = download()
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
     logs = work / "logs"
     results: dict = {}
