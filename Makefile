@@ -22,7 +22,8 @@ lock: ## re-resolve requirements.lock (dev) and requirements-runtime.lock (image
 run: venv ## train, register and serve on the embedded default (local KFP, MLflow, S3, KServe, UI)
 	@$(PY) -m pipelines.run_local run
 
-serve: venv ## serve a model: make serve MODEL_URI=s3://... or a local folder
+serve: venv ## serve a model: make serve MODEL_URI=<folder | s3://bucket/prefix (with AWS_* set)>
+	@test -n "$(MODEL_URI)" || { echo "usage: make serve MODEL_URI=<model folder or s3://bucket/prefix>" >&2; exit 2; }
 	@$(PY) -m serving --model_dir "$(MODEL_URI)"
 
 compile: venv ## compile the pipeline to its IR YAML (pipelines/disease_training_pipeline.yaml)
