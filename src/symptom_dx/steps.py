@@ -24,7 +24,7 @@ import numpy as np
 from symptom_dx.dataset import LABEL_COLUMN, Dataset, dataset_statistics, load_dataset
 from symptom_dx.errors import SymptomDxError
 from symptom_dx.evaluation import confusion, evaluate, pattern_split
-from symptom_dx.model import ALGORITHMS, SymptomClassifier
+from symptom_dx.model import ALGORITHMS, SymptomClassifier, runtime_versions
 from symptom_dx.settings import MlflowSettings, S3Settings
 from symptom_dx.sources import fetch, sha256_of
 from symptom_dx.storage import ObjectStore
@@ -345,7 +345,7 @@ def _log_mlflow_model(model: SymptomClassifier, model_dir: Path) -> None:
     example = pd.DataFrame(np.zeros((1, len(ids)), dtype=np.int64), columns=ids)
     for sid in ("itching", "skin_rash", "nodal_skin_eruptions"):
         example[sid] = 1
-    versions = model.describe()["versions"]
+    versions = runtime_versions()
     with warnings.catch_warnings():
         # 0/1 integers are the truth here (no missing values), so MLflow's hint does not apply;
         # the estimator was fitted on arrays, MLflow predicts the example from a DataFrame.
