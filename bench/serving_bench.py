@@ -51,14 +51,11 @@ MODEL = "disease-classifier"
 def train_models(data_dir: Path, out: Path) -> tuple[Path, Path, list[list[int]]]:
     """The pipeline's default candidate (as tests/conftest.py trains it) and the seed's RF."""
     from symptom_dx.dataset import load_dataset
-    from symptom_dx.evaluation import pattern_split, vignettes
+    from symptom_dx.evaluation import vignettes
     from symptom_dx.model import SymptomClassifier
+    from symptom_dx.steps import train_default_candidate
 
-    training = load_dataset(data_dir / "Training.csv")
-    split = pattern_split(training, 0.2, seed=0)
-    nb = SymptomClassifier.train(
-        split.train.X, split.train.y, "naive_bayes", {"alpha": 0.1}, dropout_samples=30, seed=0
-    )
+    nb, split = train_default_candidate(load_dataset(data_dir / "Training.csv"))
     rf = SymptomClassifier.train(split.train.X, split.train.y, "random_forest", {}, 0, seed=0)
     X, _ = vignettes(split.test, 3, per_pattern=1, seed=0)
     rows = [np.flatnonzero(r).tolist() for r in X[np.random.default_rng(0).permutation(len(X))]]

@@ -32,13 +32,9 @@ def training_set(data_dir):
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory, training_set) -> Path:
     """The pipeline's default candidate trained on the held-out split's training side."""
-    from symptom_dx.evaluation import pattern_split
-    from symptom_dx.model import SymptomClassifier
+    from symptom_dx.steps import train_default_candidate
 
-    split = pattern_split(training_set, 0.2, seed=0)
-    model = SymptomClassifier.train(
-        split.train.X, split.train.y, "naive_bayes", {"alpha": 0.1}, dropout_samples=30, seed=0
-    )
+    model, _ = train_default_candidate(training_set)
     return model.save(tmp_path_factory.mktemp("model") / "disease-classifier")
 
 

@@ -3,21 +3,25 @@
 import numpy as np
 import pytest
 
-from symptom_dx.evaluation import evaluate, pattern_split, vignettes
+from symptom_dx.evaluation import evaluate, vignettes
 from symptom_dx.model import SymptomClassifier
+from symptom_dx.steps import train_default_candidate
 from symptom_dx.vocabulary import vocabulary
 
 
 @pytest.fixture(scope="module")
-def split(training_set):
-    return pattern_split(training_set, 0.2, seed=0)
+def trained(training_set):
+    return train_default_candidate(training_set)
 
 
 @pytest.fixture(scope="module")
-def champion_candidate(split):
-    return SymptomClassifier.train(
-        split.train.X, split.train.y, "naive_bayes", {"alpha": 0.1}, dropout_samples=30
-    )
+def split(trained):
+    return trained[1]
+
+
+@pytest.fixture(scope="module")
+def champion_candidate(trained):
+    return trained[0]
 
 
 def test_split_holds_out_whole_patterns(split, training_set):

@@ -39,3 +39,14 @@ def test_ir_has_no_pip_step_and_attaches_secrets():
     assert "MLFLOW_TRACKING_URI" in {e["envVar"] for e in config["keyToEnv"]}
     # no credential values anywhere in the compiled pipeline
     assert "SECRET_ACCESS_KEY:" not in PACKAGE.read_text().replace("envVar", "")
+
+
+def test_shared_defaults_are_the_pipelines():
+    """steps.DEFAULTS (used by tests and the benchmark) are the pipeline's own defaults."""
+    import inspect
+
+    from pipelines.disease_training_pipeline import disease_training_pipeline
+    from symptom_dx.steps import DEFAULTS
+
+    signature = inspect.signature(disease_training_pipeline.pipeline_func)
+    assert {k: signature.parameters[k].default for k in DEFAULTS} == DEFAULTS
