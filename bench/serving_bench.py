@@ -28,11 +28,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from serving.launcher import start_model_server  # noqa: E402
-from symptom_dx.local.services import (  # noqa: E402
+from serving.launcher import start_model_server
+from symptom_dx.local.services import (
     LOOPBACK,
     Service,
     ServiceError,
@@ -80,9 +77,11 @@ def vector_body(patients: list[list[int]]) -> bytes:
     return orjson.dumps({"inputs": [tensor]})
 
 
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+
 # -- servers -----------------------------------------------------------------------------------
-def pythonpath_env() -> dict:
-    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
 def start_ours(model_dir: Path, logs: Path) -> tuple[Service, float]:
@@ -93,16 +92,16 @@ def start_ours(model_dir: Path, logs: Path) -> tuple[Service, float]:
 
 def start_stock(model_dir: Path, logs: Path, name: str) -> Service:
     port = free_port()
-    argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(REPO / "bench/stock_server.py")]
+    argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(BENCH / "stock_server.py")]
     argv += ["--model_dir", str(model_dir), "--http_port", str(port)]
     argv += ["--grpc_port", str(free_port())]
-    return _wait(spawn(name, argv, logs, pythonpath_env()), port)
+    return _wait(spawn(name, argv, logs), port)
 
 
 def start_floor(logs: Path) -> Service:
     port = free_port()
-    argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(REPO / "bench/floor_server.py")]
-    return _wait(spawn("floor", [*argv, str(port)], logs, pythonpath_env()), port)
+    argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(BENCH / "floor_server.py")]
+    return _wait(spawn("floor", [*argv, str(port)], logs), port)
 
 
 def _wait(svc: Service, port: int) -> Service:
@@ -181,10 +180,9 @@ def main() -> int:
         return 2
 
     if args.data_dir is None:
-        sys.path.insert(0, str(REPO / "data"))
-        from download import download
+        from symptom_dx import kaggle
 
-        args.data_dir = download()
+        args.data_dir = kaggle.download(REPO / "data" / "downloads" / "kaggle-disease-prediction")
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
     logs = work / "logs"
     results: dict = {}

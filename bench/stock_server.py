@@ -13,7 +13,6 @@ PyPI; it lives in KServe's repository and image.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,6 @@ import joblib
 from kserve import Model, model_server
 from kserve.errors import InferenceError, ModelMissingError
 from kserve.utils.utils import get_predict_input, get_predict_response
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serving.server import LOOPBACK, ModelServer
 

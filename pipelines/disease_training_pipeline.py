@@ -4,12 +4,7 @@ Compile with `make compile`; the IR YAML beside this file is what the Kubeflow d
 uploads, and a test fails if it differs from a fresh compile.
 """
 
-import sys
-from pathlib import Path
-
 from kfp import dsl, kubernetes
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from components.evaluate.component import evaluate_candidates
 from components.ingest.component import ingest_dataset

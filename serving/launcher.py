@@ -16,9 +16,7 @@ from pathlib import Path
 import httpx
 
 from serving.protocol import MODEL_NAME
-from symptom_dx.local.services import LOOPBACK, Service, require_free, start, with_pythonpath
-
-REPO = Path(__file__).resolve().parents[1]
+from symptom_dx.local.services import LOOPBACK, Service, require_free, start
 
 
 def start_model_server(
@@ -67,7 +65,7 @@ def start_model_server(
         url,
         lambda _: httpx.get(ready, timeout=1.0).status_code == 200,
         timeout,
-        {**with_pythonpath(REPO), **(env or {})},
+        env,
     )
     svc.extra.update(grpc=f"{LOOPBACK}:{grpc_port}", model_name=model_name)
     return svc

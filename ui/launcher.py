@@ -7,9 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from symptom_dx.local.services import LOOPBACK, Service, require_free, start, with_pythonpath
-
-REPO = Path(__file__).resolve().parents[1]
+from symptom_dx.local.services import LOOPBACK, Service, require_free, start
 
 
 def start_ui(
@@ -29,7 +27,6 @@ def start_ui(
         "SYMPTOM_DX_UI_PORT": str(port),
         "SYMPTOM_DX_UI_DATA_DIR": str(data_dir),
         "GRADIO_ANALYTICS_ENABLED": "False",
-        **with_pythonpath(REPO),
         **(env or {}),
     }
 

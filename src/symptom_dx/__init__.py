@@ -5,4 +5,6 @@ normaliser, the disease names, the dataset contract, feature building and the mo
 Pipeline components, the model server and the UI are thin adapters over it.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("symptom-dx")  # pyproject.toml's, the one place it is written

@@ -19,8 +19,9 @@ from kserve import InferenceGRPCClient, InferenceRESTClient, InferInput, InferRe
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 from prometheus_client.parser import text_string_to_metric_families
+from testkit import REPO
 
-from serving.launcher import REPO, start_model_server
+from serving.launcher import start_model_server
 from serving.protocol import DEFAULT_TOP_K, MODEL_NAME, OUTPUTS
 from symptom_dx.local.services import free_port
 from symptom_dx.model import SymptomClassifier, disease_profiles

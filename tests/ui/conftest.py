@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from symptom_dx.local.services import free_port
-
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # `ui` and `serving` are top-level packages of the repository
-    sys.path.insert(0, str(REPO))
 
 
 def start_model_server(model_dir: Path, log_dir: Path, http_port: int | None = None):

@@ -8,9 +8,10 @@ import shutil
 import time
 
 import pytest
+from testkit import REPO
 
 from symptom_dx.local.services import free_port
-from ui.launcher import REPO, start_ui
+from ui.launcher import start_ui
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

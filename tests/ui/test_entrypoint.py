@@ -9,13 +9,13 @@ import httpx
 import pytest
 
 from symptom_dx.local.services import free_port
-from ui.launcher import REPO, start_ui
+from ui.launcher import start_ui
 
 pytestmark = pytest.mark.integration
 
 
 def test_without_a_data_folder_it_says_what_to_set(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-m", "ui"], env=env, capture_output=True, text=True, timeout=60
     )

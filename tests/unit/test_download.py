@@ -1,28 +1,25 @@
-"""data/download.py against a loopback HTTP server laid out like the pinned public copy."""
+"""symptom_dx.kaggle (behind data/download.py) against a loopback HTTP server laid out like the
+pinned public copy."""
 
 import functools
 import http.server
-import importlib.util
 import shutil
+import subprocess
+import sys
 import threading
 
 import pytest
 from testkit import REPO
 
-
-@pytest.fixture
-def download_module():
-    spec = importlib.util.spec_from_file_location("download", REPO / "data" / "download.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from symptom_dx import kaggle
+from symptom_dx.errors import SourceError
 
 
 @pytest.fixture
-def mirror(tmp_path, data_dir, download_module):
+def mirror(tmp_path, data_dir):
     root = tmp_path / "mirror"
-    for name, (path, _) in download_module.FILES.items():
-        target = root / download_module.COMMIT / path
+    for name, (path, _) in kaggle.FILES.items():
+        target = root / kaggle.COMMIT / path
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(data_dir / name, target)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
@@ -32,18 +29,26 @@ def mirror(tmp_path, data_dir, download_module):
     server.shutdown()
 
 
-def test_downloads_and_verifies_every_file(tmp_path, mirror, download_module, monkeypatch):
+def test_downloads_and_verifies_every_file(tmp_path, mirror):
     _, base = mirror
-    monkeypatch.setattr(download_module, "BASE", base)
-    dest = download_module.download(tmp_path / "out")
-    assert sorted(p.name for p in dest.iterdir()) == sorted(download_module.FILES)
+    dest = kaggle.download(tmp_path / "out", base=base)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(kaggle.FILES)
 
 
-def test_an_edited_copy_is_refused(tmp_path, mirror, download_module, monkeypatch):
+def test_an_edited_copy_is_refused(tmp_path, mirror):
     root, base = mirror
-    edited = root / download_module.COMMIT / "Data" / "Training.csv"
+    edited = root / kaggle.COMMIT / "Data" / "Training.csv"
     edited.write_text(edited.read_text().replace("Tuberculosis", "Corona"))
-    monkeypatch.setattr(download_module, "BASE", base)
-    with pytest.raises(download_module.SourceError, match="checksum mismatch"):
-        download_module.download(tmp_path / "out")
+    with pytest.raises(SourceError, match="checksum mismatch"):
+        kaggle.download(tmp_path / "out", base=base)
     assert not (tmp_path / "out" / "Training.csv").exists()
+
+
+def test_the_script_is_a_thin_command():
+    out = subprocess.run(
+        [sys.executable, str(REPO / "data" / "download.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "folder to download into" in out.stdout

@@ -141,13 +141,6 @@ def start(
     return svc
 
 
-def with_pythonpath(*folders: Path) -> dict[str, str]:
-    """PYTHONPATH with ``folders`` first (top-level packages run with ``python -m``)."""
-    parts = [str(f) for f in folders]
-    parts += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {"PYTHONPATH": os.pathsep.join(parts)}
-
-
 def _bin(name: str) -> str:
     """A console script of this virtual environment (or from PATH)."""
     candidate = Path(sys.executable).parent / name
@@ -241,6 +234,8 @@ def start_mlflow(
         "1",
     ]
     url = f"http://{LOOPBACK}:{port}"
+    # No job runner: its consumer processes take ~1.9 GB for features we do not use.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     return start("mlflow", argv, log_dir, url, lambda svc: http_ok(f"{url}/health")(), timeout, env)
 
 
