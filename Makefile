@@ -5,9 +5,14 @@ PY := .venv/bin/python
 DATA_DIR ?=
 MLFLOW_PORT ?= 5000
 S3_PORT ?= 9000
-export DATA_DIR MLFLOW_PORT S3_PORT
+# Where `make images` tags (and with PUSH=1 pushes) the images; the defaults are the
+# references manifests/kustomization.yaml and the committed pipeline name.
+REGISTRY ?= ghcr.io/symptom-dx
+TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+PUSH ?= 0
+export DATA_DIR MLFLOW_PORT S3_PORT REGISTRY TAG PUSH
 
-.PHONY: help venv lock run serve test bench lint format compile clean
+.PHONY: help venv lock run serve test test-images bench lint format compile images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -15,9 +20,8 @@ help: ## list the targets
 venv: ## create .venv from requirements.lock (once)
 	@bash scripts/bootstrap.sh
 
-lock: ## re-resolve requirements.lock (dev) and requirements-runtime.lock (images) together
+lock: ## re-resolve requirements.lock, the one source of pins (venv and every image)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
-	uv pip compile pyproject.toml --python-version 3.11 -c requirements.lock -o requirements-runtime.lock
 
 run: venv ## train, register and serve on the embedded default (local KFP, MLflow, S3, KServe, UI)
 	@$(PY) -m pipelines.run_local run
@@ -27,12 +31,20 @@ serve: venv ## serve a model: make serve MODEL_URI=<folder | s3://bucket/prefix 
 	@$(PY) -m serving --model_dir "$(MODEL_URI)"
 
 compile: venv ## compile the pipeline to its IR YAML (pipelines/disease_training_pipeline.yaml)
-	@$(PY) pipelines/compile.py
+	@$(PY) -m pipelines.compile
 
-test: venv ## unit, data, integration, browser and infrastructure tests
-	@bash scripts/apt-deps.sh chromium fonts-nanum prometheus
+images: venv ## build the images as REGISTRY/<name>:TAG (PUSH=1 pushes) and point manifests/ and the IR at them
+	@bash scripts/images.sh
+
+test: venv ## unit, data, integration, browser, container and infrastructure tests
+	@bash scripts/apt-deps.sh chromium fonts-nanum prometheus docker.io debootstrap
+	@REGISTRY= TAG= bash scripts/images.sh  # the images manifests/ names, which the tests run
 	@$(PY) -m pytest --ignore=tests/infra
 	@bash scripts/test-infra.sh  # terraform fmt, checkov, tests/infra
+
+test-images: venv ## build the images and run only the container tests
+	@REGISTRY= TAG= bash scripts/images.sh
+	@$(PY) -m pytest tests/images
 
 bench: venv ## serving benchmark: ours vs stock-style KServe vs bare HTTP floor
 	@bash scripts/apt-deps.sh wrk

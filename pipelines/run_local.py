@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Literal
 
 import typer
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from symptom_dx.errors import SymptomDxError
+from symptom_dx.local.services import ServiceError, start_mlflow, start_s3
+from symptom_dx.settings import MODEL_NAME
 
-from symptom_dx.errors import SymptomDxError  # noqa: E402
-from symptom_dx.local.services import ServiceError, start_mlflow, start_s3  # noqa: E402
-from symptom_dx.settings import MODEL_NAME  # noqa: E402
+# make run works in the checkout: state and downloads stay beside the code (both git-ignored).
+REPO = Path(__file__).resolve().parents[1]
 
 
 class LocalRunSettings(BaseSettings):
@@ -42,6 +43,9 @@ class LocalRunSettings(BaseSettings):
     grpc_port: int = Field(8081, validation_alias="MODEL_GRPC_PORT")
     ui_port: int = Field(7860, validation_alias="UI_PORT")
     bucket: str = Field("symptom-dx", validation_alias="SYMPTOM_DX_BUCKET")
+    # "docker": every step runs in the components image (kfp.local.DockerRunner), as on a
+    # cluster; "subprocess": in this virtual environment.
+    runner: Literal["subprocess", "docker"] = Field("subprocess", validation_alias="KFP_RUNNER")
 
 
 def say(message: str) -> None:
@@ -61,8 +65,7 @@ def local_credentials(state_dir: Path) -> tuple[str, str]:
 
 def resolve_data(settings: LocalRunSettings) -> tuple[str, str, Path]:
     """(source for ingest, its expected sha256 or "", folder with the knowledge tables)."""
-    sys.path.insert(0, str(REPO / "data"))
-    from download import FILES, download
+    from symptom_dx import kaggle
 
     if settings.data_dir:
         folder = Path(settings.data_dir).expanduser().resolve()
@@ -70,9 +73,9 @@ def resolve_data(settings: LocalRunSettings) -> tuple[str, str, Path]:
             raise SymptomDxError(f"DATA_DIR={settings.data_dir} has no Training.csv")
         return settings.data_source or str(folder / "Training.csv"), "", folder
     say("DATA_DIR is not set: downloading the Kaggle files (pinned sha256)")
-    folder = download()
+    folder = kaggle.download(REPO / "data" / "downloads" / "kaggle-disease-prediction")
     source = settings.data_source or str(folder / "Training.csv")
-    return source, "" if settings.data_source else FILES["Training.csv"][1], folder
+    return source, "" if settings.data_source else kaggle.sha256_pin("Training.csv"), folder
 
 
 def start_backends(settings: LocalRunSettings, stack: ExitStack) -> dict[str, str]:
@@ -106,21 +109,50 @@ def start_backends(settings: LocalRunSettings, stack: ExitStack) -> dict[str, st
     return env
 
 
+# What a step reads from its environment: S3, MLflow and our own settings.
+STEP_ENV_PREFIXES = ("AWS_", "S3_", "MLFLOW_", "SYMPTOM_DX_")
+
+
+def docker_runner(pipeline_root: Path, error_file: Path) -> object:
+    """KFP's DockerRunner with the components image as the cluster runs it: uid 1000, no
+    capabilities, on the host network (every server here binds 127.0.0.1)."""
+    from kfp import local
+
+    from pipelines.compile import IMAGE_ENV, kustomization_images
+
+    os.environ.setdefault(IMAGE_ENV, kustomization_images()["components"])
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    pipeline_root.chmod(0o1777)  # the step's uid writes its outputs here
+    env = {k: v for k, v in os.environ.items() if k.startswith(STEP_ENV_PREFIXES)}
+    env["SYMPTOM_DX_ERROR_FILE"] = str(error_file)
+    return local.DockerRunner(
+        network_mode="host",
+        user="1000:1000",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        environment=env,
+    )
+
+
 def run_pipeline(settings: LocalRunSettings, source: str, sha256: str, **params) -> dict:
     """Run the KFP pipeline locally; return the registry's view of the new version."""
     from kfp import local
 
-    from pipelines.disease_training_pipeline import disease_training_pipeline
     from symptom_dx.steps import ERROR_FILE_ENV
 
-    error_file = settings.state_dir / "last-error"
+    pipeline_root = settings.state_dir / "pipeline-root"
+    error_file = pipeline_root / "last-error"  # inside the root: a container step sees it
     error_file.unlink(missing_ok=True)
     os.environ[ERROR_FILE_ENV] = str(error_file)
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(settings.state_dir / "pipeline-root"),
-        raise_on_error=True,
-    )
+    if settings.runner == "docker":
+        runner = docker_runner(pipeline_root, error_file)
+        if Path(source).is_file():  # the container sees only the pipeline root
+            source = str(shutil.copy(source, pipeline_root / Path(source).name))
+    else:
+        runner = local.SubprocessRunner(use_venv=False)
+    local.init(runner=runner, pipeline_root=str(pipeline_root), raise_on_error=True)
+    from pipelines.disease_training_pipeline import disease_training_pipeline
+
     say("running pipeline disease-training: ingest -> train -> evaluate -> register")
     started = time.monotonic()
     try:

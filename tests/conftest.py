@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,27 @@ def mlflow_server(tmp_path_factory, s3_server):
     svc.extra.update(env=env, bucket=bucket)
     yield svc
     svc.stop()
+
+
+@pytest.fixture(scope="session")
+def k8s_tools() -> Path:
+    """The folder with kubectl and helm (scripts/k8s-tools.sh puts them in .tools/bin)."""
+    out = subprocess.run(
+        ["bash", str(REPO / "scripts" / "k8s-tools.sh")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return Path(out.stdout.strip())
+
+
+@pytest.fixture(scope="session")
+def rendered_manifests(k8s_tools) -> list[dict]:
+    """Every object `kubectl apply -k manifests/` would send, as kustomize renders it."""
+    import yaml
+
+    rendered = subprocess.run(
+        [str(k8s_tools / "kubectl"), "kustomize", str(REPO / "manifests")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [d for d in yaml.safe_load_all(rendered) if d]

@@ -24,23 +24,13 @@ HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
-def tools() -> Path:
-    out = subprocess.run(
-        ["bash", str(REPO / "scripts" / "k8s-tools.sh")], capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    return Path(out.stdout.strip())
+def tools(k8s_tools) -> Path:
+    return k8s_tools
 
 
 @pytest.fixture(scope="module")
-def objects(tools) -> list[dict]:
-    rendered = subprocess.run(
-        [str(tools / "kubectl"), "kustomize", str(REPO / "manifests")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [d for d in yaml.safe_load_all(rendered) if d]
+def objects(rendered_manifests) -> list[dict]:
+    return rendered_manifests
 
 
 def by_kind(objects, kind):

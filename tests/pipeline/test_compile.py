@@ -1,8 +1,17 @@
-"""The committed IR YAML is what the current source compiles to; it runs from our image."""
+"""The committed IR YAML is what the current source compiles to; it runs from the components
+image the manifests deploy, and `make images`' reference rewrite keeps the two together."""
+
+import shutil
 
 import yaml
 
-from pipelines.compile import PACKAGE, compile_pipeline
+from pipelines.compile import (
+    KUSTOMIZATION,
+    PACKAGE,
+    compile_pipeline,
+    kustomization_images,
+    set_kustomization_images,
+)
 
 
 def test_committed_ir_matches_a_fresh_compile(tmp_path):
@@ -23,7 +32,7 @@ def test_ir_has_no_pip_step_and_attaches_secrets():
     }
     for executor in executors.values():
         container = executor["container"]
-        assert container["image"] == "ghcr.io/symptom-dx/components:0.1.0"
+        assert container["image"] == kustomization_images()["components"]
         assert "pip install" not in " ".join(container["command"])
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name in ("exec-ingest-dataset", "exec-register-model"):
@@ -50,3 +59,25 @@ def test_shared_defaults_are_the_pipelines():
 
     signature = inspect.signature(disease_training_pipeline.pipeline_func)
     assert {k: signature.parameters[k].default for k in DEFAULTS} == DEFAULTS
+
+
+def test_images_rewrite_points_manifests_and_ir_at_one_registry(tmp_path):
+    kustomization = tmp_path / "kustomization.yaml"
+    shutil.copy(KUSTOMIZATION, kustomization)
+    before = kustomization.read_text()
+    set_kustomization_images("registry.example:5000/team", "1.2.3", kustomization)
+    refs = kustomization_images(kustomization)
+    assert refs == {
+        "components": "registry.example:5000/team/components:1.2.3",
+        "serving": "registry.example:5000/team/serving:1.2.3",
+        "ui": "registry.example:5000/team/ui:1.2.3",
+    }
+    # only the images: list changed; every comment stayed
+    after = kustomization.read_text()
+    assert [line for line in after.splitlines() if line.lstrip().startswith("#")] == [
+        line for line in before.splitlines() if line.lstrip().startswith("#")
+    ]
+    ir = compile_pipeline(tmp_path / "ir.yaml", refs["components"]).read_text()
+    assert ir.count("image: registry.example:5000/team/components:1.2.3") == 4
+    # back to the committed references: the default compile is the committed file again
+    assert compile_pipeline(tmp_path / "again.yaml").read_text() == PACKAGE.read_text()

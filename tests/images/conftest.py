@@ -1,0 +1,60 @@
+"""The built images (``make images`` / ``scripts/images.sh``) and the rendered manifests that
+say how the cluster runs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from pods import named, remove_leftovers
+from testkit import REPO
+
+from pipelines.compile import image_targets
+
+REPORT = REPO / "test-artifacts" / "images.json"
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, str]:
+    """``{target: reference}`` of every image, all present in the local Docker engine."""
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "info"], capture_output=True).returncode
+    ):
+        pytest.fail("no Docker engine answers: run `make test-images` (it starts Debian's)")
+    refs = image_targets()
+    missing = [
+        ref
+        for ref in refs.values()
+        if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode
+    ]
+    if missing:
+        pytest.fail(f"images not built: {', '.join(missing)}; run `make images` (or make test)")
+    remove_leftovers()
+    yield refs
+    remove_leftovers()
+
+
+@pytest.fixture(scope="session")
+def report():
+    """Figures the images issue asks for (sizes, cold start), kept in test-artifacts/."""
+    figures: dict = {}
+    yield figures
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+
+
+@pytest.fixture(scope="session")
+def serving_pod(rendered_manifests) -> tuple[dict, dict]:
+    """The predictor's pod as KServe builds it in raw deployment mode: the ServingRuntime's
+    container, ``{{.Name}}`` filled in, the InferenceService's resources over the runtime's."""
+    runtime = named(rendered_manifests, "ServingRuntime", "symptom-dx-runtime")
+    isvc = named(rendered_manifests, "InferenceService", "disease-classifier")
+    [container] = runtime["spec"]["containers"]
+    container = json.loads(json.dumps(container).replace("{{.Name}}", isvc["metadata"]["name"]))
+    resources = isvc["spec"]["predictor"]["model"].get("resources")
+    if resources:
+        container["resources"] = resources
+    return {}, container
