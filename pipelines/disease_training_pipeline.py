@@ -1,4 +1,4 @@
-"""The training pipeline: ingest -> train -> evaluate -> register.
+"""The training pipeline: ingest -> split -> train -> evaluate -> register.
 
 Compile with `make compile`; the IR YAML beside this file is what the Kubeflow dashboard
 uploads, and a test fails if it differs from a fresh compile.
@@ -9,7 +9,9 @@ from kfp import dsl, kubernetes
 from components.evaluate.component import evaluate_candidates
 from components.ingest.component import ingest_dataset
 from components.register.component import register_model
+from components.split.component import split_dataset
 from components.train.component import train_candidates
+from symptom_dx.config import DEFAULTS
 
 PIPELINE_NAME = "disease-training"
 # In the cluster: the Secret terraform/ writes for MinIO (absent with Pod Identity on AWS S3,
@@ -39,56 +41,56 @@ def _attach_settings(task: dsl.PipelineTask, mlflow: bool) -> None:
 
 @dsl.pipeline(
     name=PIPELINE_NAME,
-    description="Symptom-based disease classifier: validate data, train candidates with "
-    "symptom dropout, evaluate on held-out patterns, register and gate the champion.",
+    description="Symptom-based disease classifier: validate data, split by pattern, train "
+    "candidates with symptom dropout, evaluate on held-out patterns, register and gate the "
+    "champion.",
 )
 def disease_training_pipeline(
     data_source: str,
     data_sha256: str = "",
-    algorithms: str = "naive_bayes,logistic_regression,random_forest",
-    nb_alpha: float = 0.1,
-    lr_c: float = 10.0,
-    rf_n_estimators: int = 100,
-    dropout_samples: int = 30,
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
-    seed: int = 0,
-    gate_metric: str = "k3_top1",
-    min_improvement: float = 0.0,
-    vignettes_per_pattern: int = 20,
+    algorithms: str = DEFAULTS.algorithms,
+    nb_alpha: float = DEFAULTS.nb_alpha,
+    lr_c: float = DEFAULTS.lr_c,
+    rf_n_estimators: int = DEFAULTS.rf_n_estimators,
+    dropout_samples: int = DEFAULTS.dropout_samples,
+    test_fraction: float = DEFAULTS.test_fraction,
+    split_seed: int = DEFAULTS.split_seed,
+    seed: int = DEFAULTS.seed,
+    gate_metric: str = DEFAULTS.gate_metric,
+    min_improvement: float = DEFAULTS.min_improvement,
+    vignettes_per_pattern: int = DEFAULTS.vignettes_per_pattern,
 ) -> None:
     ingest = ingest_dataset(source=data_source, sha256=data_sha256)
     ingest.set_caching_options(False)
     _attach_settings(ingest, mlflow=False)
 
+    split = split_dataset(
+        dataset=ingest.outputs["dataset"], test_fraction=test_fraction, split_seed=split_seed
+    )
     train = train_candidates(
-        dataset=ingest.outputs["dataset"],
+        train_set=split.outputs["train_set"],
         algorithms=algorithms,
         nb_alpha=nb_alpha,
         lr_c=lr_c,
         rf_n_estimators=rf_n_estimators,
         dropout_samples=dropout_samples,
-        test_fraction=test_fraction,
-        split_seed=split_seed,
         seed=seed,
     )
     evaluate = evaluate_candidates(
-        dataset=ingest.outputs["dataset"],
+        test_set=split.outputs["test_set"],
         candidates=train.outputs["candidates"],
-        test_fraction=test_fraction,
-        split_seed=split_seed,
         gate_metric=gate_metric,
         vignettes_per_pattern=vignettes_per_pattern,
+        seed=seed,
     )
     register = register_model(
         model=evaluate.outputs["model"],
-        dataset=ingest.outputs["dataset"],
+        test_set=split.outputs["test_set"],
         evaluation=evaluate.outputs["evaluation"],
         min_improvement=min_improvement,
-        vignettes_per_pattern=vignettes_per_pattern,
     )
     # Registration has side effects (registry, alias): never reuse a cached result.
     register.set_caching_options(False)
     _attach_settings(register, mlflow=True)
-    for task in (train, evaluate, register):
+    for task in (split, train, evaluate, register):
         task.set_cpu_limit("2").set_memory_limit("2G")

@@ -10,30 +10,28 @@ from components import IMAGE
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def evaluate_candidates(
-    dataset: Input[Dataset],
+    test_set: Input[Dataset],
     candidates: Input[Model],
     model: Output[Model],
     metrics: Output[Metrics],
     confusion_matrix: Output[ClassificationMetrics],
     evaluation: Output[Artifact],
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
-    gate_metric: str = "k3_top1",
-    vignettes_per_pattern: int = 20,
+    gate_metric: str,
+    vignettes_per_pattern: int,
+    seed: int,
 ) -> NamedTuple("Outputs", [("best", str), ("gate_score", float)]):
     """Evaluates every candidate and keeps the best.
 
     Args:
-        dataset: The validated dataset from ingest.
+        test_set: The held-out patterns from split.
         candidates: The trained candidates from train.
         model: The best candidate (model.joblib, metadata.json with its metrics).
         metrics: The best candidate's metrics, shown by the Kubeflow dashboard.
         confusion_matrix: The best candidate's confusion matrix on 3-symptom vignettes.
-        evaluation: All candidates' metrics as JSON (read by register).
-        test_fraction: Must match train's.
-        split_seed: Must match train's.
+        evaluation: All candidates' metrics and how they were scored, as JSON (for register).
         gate_metric: Metric that picks the best candidate and gates promotion, e.g. k3_top1.
         vignettes_per_pattern: Random k-symptom subsets drawn from each held-out pattern.
+        seed: Seed of the vignettes.
 
     Returns:
         The chosen algorithm and its gate metric.
@@ -48,13 +46,12 @@ def evaluate_candidates(
     result = run_step(
         "evaluate",
         evaluate,
-        Path(dataset.path),
+        Path(test_set.path),
         Path(candidates.path),
         Path(model.path),
-        test_fraction,
-        split_seed,
         gate_metric,
         vignettes_per_pattern,
+        seed,
     )
     for name, value in result["metrics"].items():
         metrics.log_metric(name, round(value, 6))

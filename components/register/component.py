@@ -1,4 +1,4 @@
-"""register: store the model in KServe's layout, version it in MLflow, gate the champion."""
+"""register: store the model once, version it in MLflow, gate the champion."""
 
 from typing import NamedTuple
 
@@ -11,24 +11,22 @@ from components import IMAGE
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def register_model(
     model: Input[Model],
-    dataset: Input[Dataset],
+    test_set: Input[Dataset],
     evaluation: Input[Artifact],
-    min_improvement: float = 0.0,
-    vignettes_per_pattern: int = 20,
+    min_improvement: float,
 ) -> NamedTuple(
     "Outputs", [("version", str), ("promoted", bool), ("storage_uri", str), ("verdict", str)]
 ):
     """Registers the model and moves the champion alias only if it wins.
 
-    S3 and MLflow settings come from the environment (AWS_*, MLFLOW_TRACKING_URI); in the
-    cluster they are attached from Kubernetes Secrets.
+    S3 and MLflow settings come from the environment (AWS_*, MLFLOW_TRACKING_URI, MLflow's
+    credentials); in the cluster they are attached from Kubernetes Secrets.
 
     Args:
         model: The chosen model from evaluate.
-        dataset: The validated dataset (the champion is re-scored on the same vignettes).
-        evaluation: All candidates' metrics from evaluate.
-        min_improvement: How much the gate metric must exceed the champion's to promote.
-        vignettes_per_pattern: Must match evaluate's.
+        test_set: The held-out patterns (the champion is re-scored on the same vignettes).
+        evaluation: All candidates' metrics and how they were scored, from evaluate.
+        min_improvement: How much the gate metric must beat the champion's by to promote.
 
     Returns:
         The registry version, whether it became champion, its s3:// folder, the verdict.
@@ -44,12 +42,11 @@ def register_model(
         "register",
         register,
         Path(model.path),
-        Path(dataset.path),
+        Path(test_set.path),
         json.loads(Path(evaluation.path).read_text()),
         S3Settings(),
         MlflowSettings(),
         min_improvement,
-        vignettes_per_pattern,
     )
     print(f"register: version {result.version}: {result.verdict.reason}", flush=True)
     outputs = namedtuple("Outputs", ["version", "promoted", "storage_uri", "verdict"])

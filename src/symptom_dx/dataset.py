@@ -145,6 +145,24 @@ def load_dataset(path: str | Path, name: str = "") -> Dataset:
     return parse_dataset(text, name)
 
 
+def write_dataset(ds: Dataset, path: str | Path) -> Path:
+    """Write ``ds`` in canonical form (symptom ids in feature order, canonical disease names),
+    the form every step after ingest reads. The file appears whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow([*vocabulary().ids, LABEL_COLUMN])
+            for row, label in zip(ds.X, ds.y, strict=True):
+                w.writerow([*row.tolist(), label])
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def dataset_statistics(ds: Dataset) -> dict:
     """Figures worth a glance before training: size, duplication, class balance, sparsity."""
     vocab = vocabulary()

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, log_loss
 
+from symptom_dx.config import DEFAULTS
 from symptom_dx.dataset import Dataset
+from symptom_dx.vocabulary import vocabulary
 
 VIGNETTE_SIZES = (2, 3, 4)
 
@@ -25,7 +27,7 @@ class Split:
     test: Dataset
 
 
-def pattern_split(ds: Dataset, test_fraction: float = 0.2, seed: int = 0) -> Split:
+def pattern_split(ds: Dataset, test_fraction: float, seed: int) -> Split:
     """Hold out a share of each disease's distinct patterns (at least one where it has two).
 
     Returns distinct patterns on both sides: duplicated rows add nothing but weight.
@@ -48,7 +50,7 @@ def pattern_split(ds: Dataset, test_fraction: float = 0.2, seed: int = 0) -> Spl
 
 
 def vignettes(
-    ds: Dataset, k: int, per_pattern: int = 20, seed: int = 0
+    ds: Dataset, k: int, per_pattern: int = DEFAULTS.vignettes_per_pattern, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """``per_pattern`` random k-symptom subsets of every pattern (all of it if it has fewer)."""
     rng = np.random.default_rng(seed + 1000 * k)
@@ -90,7 +92,7 @@ def score(proba: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, flo
 
 
 def evaluate(
-    model: Any, test: Dataset, per_pattern: int = 20, seed: int = 0
+    model: Any, test: Dataset, per_pattern: int = DEFAULTS.vignettes_per_pattern, seed: int = 0
 ) -> dict[str, dict[str, float]]:
     """Scores on full held-out patterns and on k-symptom vignettes, k in ``VIGNETTE_SIZES``."""
     results = {"full": score(model.predict_proba(test.X), test.y, model.classes)}
@@ -101,9 +103,43 @@ def evaluate(
 
 
 def confusion(
-    model: Any, test: Dataset, k: int = 3, per_pattern: int = 20, seed: int = 0
+    model: Any,
+    test: Dataset,
+    k: int = 3,
+    per_pattern: int = DEFAULTS.vignettes_per_pattern,
+    seed: int = 0,
 ) -> np.ndarray:
     """Confusion matrix on k-symptom vignettes (rows: truth, columns: predicted)."""
     X, y = vignettes(test, k, per_pattern, seed)
     predicted = np.asarray(model.classes)[model.predict_proba(X).argmax(axis=1)]
     return confusion_matrix(y.astype(str), predicted, labels=model.classes)
+
+
+def smoke_set(
+    model: Any, test: Dataset, k: int = 3, size: int = 40, seed: int = 0
+) -> list[dict[str, Any]]:
+    """A fixed set of k-symptom vignettes from held-out patterns (one per disease first) that
+    the model ranks right (truth in its top 3) offline, with its offline answers: what a live
+    server of the same model must reproduce before it takes traffic."""
+    X, y = vignettes(test, k, per_pattern=1, seed=seed)
+    proba = model.predict_proba(X)
+    order = np.argsort(-proba, axis=1)[:, :3]
+    chosen: list[int] = []
+    seen: set[str] = set()
+    for first_pass in (True, False):
+        for i, label in enumerate(map(str, y)):
+            if len(chosen) == size or i in chosen or (first_pass and label in seen):
+                continue
+            if label in (model.classes[j] for j in order[i]):
+                chosen.append(i)
+                seen.add(label)
+    ids = np.asarray(model.classes)
+    return [
+        {
+            "symptoms": [vocabulary().ids[j] for j in np.flatnonzero(X[i])],
+            "disease": str(y[i]),
+            "top3": [str(ids[j]) for j in order[i]],
+            "probabilities": [float(proba[i, j]) for j in order[i]],
+        }
+        for i in chosen
+    ]

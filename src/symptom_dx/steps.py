@@ -8,7 +8,6 @@ are rolled back, and a registry version whose storage failed is deleted.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import shutil
@@ -16,14 +15,17 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from symptom_dx.dataset import LABEL_COLUMN, Dataset, dataset_statistics, load_dataset
+from symptom_dx.config import DEFAULTS
+from symptom_dx.dataset import Dataset, dataset_statistics, load_dataset, write_dataset
 from symptom_dx.errors import SymptomDxError
-from symptom_dx.evaluation import Split, confusion, evaluate, pattern_split
+from symptom_dx.evaluation import confusion, evaluate, pattern_split, smoke_set
+from symptom_dx.mlflow_model import predict_labels
 from symptom_dx.model import ALGORITHMS, SymptomClassifier, runtime_versions
 from symptom_dx.settings import MlflowSettings, S3Settings
 from symptom_dx.sources import fetch, sha256_of
@@ -37,20 +39,15 @@ from symptom_dx.tracking import (
     decide,
     flatten_metrics,
     lower_is_better,
+    reconcile,
+    recorded_score,
+    score_tag,
 )
 from symptom_dx.vocabulary import vocabulary
 
 T = TypeVar("T")
-DEFAULT_GATE_METRIC = "k3_top1"
-# The pipeline's defaults for the candidate that usually wins (a test checks the pipeline's
-# signature against these); tests and the benchmark train their model with them.
-DEFAULTS = {
-    "nb_alpha": 0.1,
-    "dropout_samples": 30,
-    "test_fraction": 0.2,
-    "split_seed": 0,
-    "seed": 0,
-}
+MODEL_FILE = "model.joblib"
+SMOKE_ARTIFACT = "smoke.json"
 
 
 ERROR_FILE_ENV = "SYMPTOM_DX_ERROR_FILE"
@@ -97,23 +94,40 @@ def ingest(
         raw = fetch(source, Path(tmp) / "raw.csv", sha256=sha256)
         ds = load_dataset(raw, name=source)
         raw_sha = sha256_of(raw)
-    stats = {**dataset_statistics(ds), "source": source, "source_sha256": raw_sha}
-    dataset_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_csv = dataset_path.with_name(f".{dataset_path.name}.tmp")
-    try:
-        with open(tmp_csv, "w", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow([*vocabulary().ids, LABEL_COLUMN])
-            for row, label in zip(ds.X, ds.y, strict=True):
-                w.writerow([*row.tolist(), label])
+        stats = {**dataset_statistics(ds), "source": source, "source_sha256": raw_sha}
+        canonical = write_dataset(ds, Path(tmp) / "dataset.csv")
         if store is not None:
             store.check()
-            stats["stored_uri"] = store.upload_file(tmp_csv, f"datasets/{raw_sha}/dataset.csv")
-        tmp_csv.replace(dataset_path)
-    finally:
-        tmp_csv.unlink(missing_ok=True)
+            stats["stored_uri"] = store.upload_file(canonical, f"datasets/{raw_sha}/dataset.csv")
+        dataset_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(canonical, dataset_path)
     _write_json(statistics_path, stats)
     return stats
+
+
+# -- split ----------------------------------------------------------------------------------
+def split(
+    dataset_path: Path,
+    train_path: Path,
+    test_path: Path,
+    test_fraction: float = DEFAULTS.test_fraction,
+    split_seed: int = DEFAULTS.split_seed,
+) -> dict[str, Any]:
+    """Split the distinct patterns per disease into a training and a held-out set (files in
+    the dataset's canonical form); what every later step reads instead of splitting again.
+
+    Returns the split's description (sizes, parameters), which the models record.
+    """
+    check_parameters(test_fraction=(test_fraction, (0.0,), 0.9))
+    parts = pattern_split(load_dataset(dataset_path), test_fraction, split_seed)
+    write_dataset(parts.train, train_path)
+    write_dataset(parts.test, test_path)
+    return {
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+        "train_patterns": len(parts.train),
+        "test_patterns": len(parts.test),
+    }
 
 
 # -- train ----------------------------------------------------------------------------------
@@ -160,33 +174,32 @@ def hyperparameters(nb_alpha: float, lr_c: float, rf_n_estimators: int) -> dict[
 
 
 def train(
-    dataset_path: Path,
+    train_path: Path,
     candidates_dir: Path,
     algorithms: str,
     params: dict[str, dict],
     dropout_samples: int,
-    test_fraction: float,
-    split_seed: int,
     seed: int,
+    split_info: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Train every candidate on the training side of the pattern split."""
+    """Train every candidate on the training patterns; each model records how (``training``)."""
     names = parse_algorithms(algorithms)
-    check_parameters(
-        dropout_samples=(dropout_samples, 0, 10_000), test_fraction=(test_fraction, (0.0,), 0.9)
-    )
-    split = pattern_split(load_dataset(dataset_path), test_fraction, split_seed)
+    check_parameters(dropout_samples=(dropout_samples, 0, 10_000))
+    patterns = load_dataset(train_path)
+    train_sha256 = sha256_of(train_path)
     tmp = Path(tempfile.mkdtemp(prefix=".candidates-", dir=_parent(candidates_dir)))
     try:
         for name in names:
             model = SymptomClassifier.train(
-                split.train.X, split.train.y, name, params.get(name, {}), dropout_samples, seed
+                patterns.X, patterns.y, name, params.get(name, {}), dropout_samples, seed
             )
             model.metadata["training"] = {
                 "dropout_samples": dropout_samples,
-                "test_fraction": test_fraction,
-                "split_seed": split_seed,
                 "seed": seed,
-                "train_patterns": len(split.train),
+                "train_patterns": len(patterns),
+                # the gate re-scores a champion only on patterns it was not trained on
+                "train_sha256": train_sha256,
+                "split": split_info or {},
             }
             model.save(tmp / name)
         _replace_dir(tmp, candidates_dir)
@@ -195,47 +208,41 @@ def train(
     return names
 
 
-def train_default_candidate(ds: Dataset) -> tuple[SymptomClassifier, Split]:
+def train_default_candidate(ds: Dataset) -> tuple[SymptomClassifier, Any]:
     """Naive Bayes with the pipeline's defaults, on the training side of the default split."""
-    split = pattern_split(ds, DEFAULTS["test_fraction"], DEFAULTS["split_seed"])
+    parts = pattern_split(ds, DEFAULTS.test_fraction, DEFAULTS.split_seed)
     model = SymptomClassifier.train(
-        split.train.X,
-        split.train.y,
+        parts.train.X,
+        parts.train.y,
         "naive_bayes",
-        {"alpha": DEFAULTS["nb_alpha"]},
-        DEFAULTS["dropout_samples"],
-        DEFAULTS["seed"],
+        {"alpha": DEFAULTS.nb_alpha},
+        DEFAULTS.dropout_samples,
+        DEFAULTS.seed,
     )
-    return model, split
+    return model, parts
 
 
 # -- evaluate -------------------------------------------------------------------------------
-def held_out(dataset_path: Path, test_fraction: float, split_seed: int) -> Dataset:
-    return pattern_split(load_dataset(dataset_path), test_fraction, split_seed).test
-
-
 def evaluate_candidates(
-    dataset_path: Path,
+    test_path: Path,
     candidates_dir: Path,
     best_model_dir: Path,
-    test_fraction: float,
-    split_seed: int,
-    gate_metric: str = DEFAULT_GATE_METRIC,
-    vignettes_per_pattern: int = 20,
+    gate_metric: str = DEFAULTS.gate_metric,
+    vignettes_per_pattern: int = DEFAULTS.vignettes_per_pattern,
+    seed: int = DEFAULTS.seed,
 ) -> dict[str, Any]:
-    """Score every candidate on held-out patterns; copy the best (by ``gate_metric``) out."""
-    check_parameters(
-        test_fraction=(test_fraction, (0.0,), 0.9),
-        vignettes_per_pattern=(vignettes_per_pattern, 1, 10_000),
-    )
-    test = held_out(dataset_path, test_fraction, split_seed)
+    """Score every candidate on the held-out patterns; copy the best (by ``gate_metric``) out.
+
+    The result says how it scored (``plan``), so the gate can score a champion the same way.
+    """
+    check_parameters(vignettes_per_pattern=(vignettes_per_pattern, 1, 10_000))
+    test = load_dataset(test_path)
+    plan = {"vignettes_per_pattern": vignettes_per_pattern, "seed": seed}
     scores: dict[str, dict[str, float]] = {}
-    nested: dict[str, dict[str, dict[str, float]]] = {}
     models: dict[str, SymptomClassifier] = {}
     for model_dir in sorted(p for p in candidates_dir.iterdir() if p.is_dir()):
-        model = models[model_dir.name] = SymptomClassifier.load(model_dir)
-        nested[model_dir.name] = evaluate(model, test, vignettes_per_pattern, seed=split_seed)
-        scores[model_dir.name] = flatten_metrics(nested[model_dir.name])
+        models[model_dir.name] = SymptomClassifier.load(model_dir)
+        scores[model_dir.name] = score_model(models[model_dir.name], test, plan)
     if not scores:
         raise SymptomDxError(f"no trained candidates in {candidates_dir}")
     if gate_metric not in next(iter(scores.values())):
@@ -247,11 +254,11 @@ def evaluate_candidates(
     model.metadata["metrics"] = scores[best]
     model.metadata["evaluation"] = {
         "held_out_patterns": len(test),
-        "vignettes_per_pattern": vignettes_per_pattern,
         "gate_metric": gate_metric,
+        **plan,
     }
     model.save(best_model_dir)
-    matrix = confusion(model, test, k=3, per_pattern=vignettes_per_pattern, seed=split_seed)
+    matrix = confusion(model, test, k=3, per_pattern=vignettes_per_pattern, seed=seed)
     return {
         "best": best,
         "gate_metric": gate_metric,
@@ -259,108 +266,109 @@ def evaluate_candidates(
         "metrics": scores[best],
         "confusion_k3": {"labels": model.classes, "matrix": matrix.tolist()},
         "held_out_patterns": len(test),
-        "split": {"test_fraction": test_fraction, "split_seed": split_seed},
+        "plan": plan,
+        "training": model.metadata.get("training", {}),
     }
+
+
+def score_model(model: SymptomClassifier, test: Dataset, plan: dict[str, int]) -> dict[str, float]:
+    """Every metric of ``model`` on the held-out patterns, the way ``plan`` says: the one
+    function that scores candidates in evaluate and the champion in the gate."""
+    results = evaluate(model, test, plan["vignettes_per_pattern"], seed=plan["seed"])
+    return flatten_metrics(results)
 
 
 # -- register -------------------------------------------------------------------------------
 def register(
     model_dir: Path,
-    dataset_path: Path,
+    test_path: Path,
     evaluation: dict[str, Any],
     s3: S3Settings,
     mlflow_settings: MlflowSettings,
-    min_improvement: float = 0.0,
-    vignettes_per_pattern: int = 20,
+    min_improvement: float = DEFAULTS.min_improvement,
 ) -> Registration:
-    """Log the run, store the model in KServe's layout, register it, and apply the gate."""
+    """Log the run, store the model once, register it, gate it against the champion, and move
+    the alias last. Anything that fails on the way is rolled back (version, files, run)."""
     store = ObjectStore(s3)
     store.check()
     check_tracking_server(mlflow_settings)
     configure_client(mlflow_settings)
-    import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
     from requests.exceptions import RequestException
 
-    model = SymptomClassifier.load(model_dir)
-    name = mlflow_settings.registered_model
-    gate_metric = evaluation["gate_metric"]
-    params = {
-        "algorithm": model.algorithm,
-        **model.params,
-        **model.metadata.get("training", {}),
-        "gate_metric": gate_metric,
-        "min_improvement": min_improvement,
-        "candidates": ",".join(evaluation["candidates"]),
-    }
     client = MlflowClient()
-    run_id = version = None
-    storage_prefix = ""
+    name = mlflow_settings.registered_model
+    for line in reconcile(client, name, mlflow_settings.experiment, store):
+        print(f"register: {line}", file=sys.stderr, flush=True)
+    model = SymptomClassifier.load(model_dir)
+    test = load_dataset(test_path)
+    written = _Written()
     try:
-        mlflow.set_experiment(mlflow_settings.experiment)
-        with mlflow.start_run(run_name=f"train-{evaluation['best']}") as run:
-            run_id = run.info.run_id
-            mlflow.log_params({k: str(v) for k, v in params.items()})
-            mlflow.log_metrics(evaluation["metrics"])
-            for candidate, scores in evaluation["candidates"].items():
-                mlflow.log_metrics({f"{candidate}.{k}": v for k, v in scores.items()})
-            mlflow.log_dict(evaluation, "evaluation.json")
-            _log_mlflow_model(model, model_dir)
-            storage_prefix = f"models/{name}/{run_id}"
-            storage_uri = store.upload_dir(model_dir, storage_prefix)
-            mlflow.set_tag("storage_uri", storage_uri)
-            try:
-                client.create_registered_model(name)
-            except MlflowException as e:
-                if e.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
-            mv = client.create_model_version(
-                name, f"runs:/{run_id}/model", run_id=run_id, tags={"storage_uri": storage_uri}
-            )
-            version = mv.version
-            champion_version, champion_score, note = _champion_score(
-                client, name, store, dataset_path, evaluation, vignettes_per_pattern
-            )
-            verdict = decide(
-                gate_metric,
-                evaluation["metrics"][gate_metric],
-                champion_version,
-                champion_score,
-                min_improvement,
-                note,
-            )
-            tags = {
-                gate_metric: f"{verdict.challenger_score:.6f}",
-                "validation_status": "passed" if verdict.promoted else "failed",
-                "gate_verdict": verdict.reason,
-            }
-            for key, value in tags.items():
-                client.set_model_version_tag(name, version, key, value)
-            mlflow.set_tag("gate_verdict", verdict.reason)
+        smoke = smoke_set(model, test, seed=evaluation["plan"]["seed"])
+        written.run_id = log_run(model, evaluation, smoke, min_improvement, mlflow_settings)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = mlflow_model_folder(model_dir, model, Path(tmp) / "model")
+            digest = sha256_of(folder / MODEL_FILE)
+            written.prefix = f"models/{name}/{written.run_id}"
+            storage_uri = store.upload_dir(folder, written.prefix)
+        written.version = register_version(client, name, written.run_id, storage_uri, digest)
+        verdict = gate(client, name, store, test, evaluation, min_improvement)
+        record_verdict(client, name, written.version, written.run_id, verdict)
         # Last, once everything else is written: a failure before this point never touches
         # the champion.
         if verdict.promoted:
-            client.set_registered_model_alias(name, CHAMPION, version)
+            client.set_registered_model_alias(name, CHAMPION, written.version)
     except (MlflowException, RequestException) as e:
-        _rollback(client, store, name, version, storage_prefix, run_id)
+        written.rollback(client, store, name)
         raise TrackingError(f"MLflow registration failed: {_first_line(e)}") from None
     except SymptomDxError:
-        _rollback(client, store, name, version, storage_prefix, run_id)
+        written.rollback(client, store, name)
         raise
     except Exception as e:  # anything else still must not leave a half-registered version
-        _rollback(client, store, name, version, storage_prefix, run_id)
+        written.rollback(client, store, name)
         raise TrackingError(f"registration failed: {type(e).__name__}: {_first_line(e)}") from None
-    return Registration(run_id, str(version), storage_uri, verdict)
+    return Registration(written.run_id, str(written.version), storage_uri, verdict)
 
 
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+def log_run(
+    model: SymptomClassifier,
+    evaluation: dict[str, Any],
+    smoke: list[dict[str, Any]],
+    min_improvement: float,
+    mlflow_settings: MlflowSettings,
+) -> str:
+    """One MLflow run: parameters, every candidate's metrics, the evaluation and the smoke set
+    (``smoke.json``: held-out vignettes and the model's offline answers, which a deployment
+    must reproduce live). Returns the run id; the run is closed."""
+    import mlflow
+
+    params = {
+        "algorithm": model.algorithm,
+        **model.params,
+        **{k: v for k, v in evaluation["training"].items() if k != "split"},
+        **{f"split.{k}": v for k, v in evaluation["training"].get("split", {}).items()},
+        **{f"evaluation.{k}": v for k, v in evaluation["plan"].items()},
+        "gate_metric": evaluation["gate_metric"],
+        "min_improvement": min_improvement,
+        "candidates": ",".join(evaluation["candidates"]),
+    }
+    mlflow.set_experiment(mlflow_settings.experiment)
+    with mlflow.start_run(run_name=f"train-{evaluation['best']}") as run:
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+        mlflow.log_metrics(evaluation["metrics"])
+        for candidate, scores in evaluation["candidates"].items():
+            mlflow.log_metrics({f"{candidate}.{k}": v for k, v in scores.items()})
+        mlflow.log_dict(evaluation, "evaluation.json")
+        mlflow.log_dict(smoke, SMOKE_ARTIFACT)
+        return run.info.run_id
 
 
-def _log_mlflow_model(model: SymptomClassifier, model_dir: Path) -> None:
-    """The sklearn flavour with signature and input example, model.joblib beside it."""
+def mlflow_model_folder(model_dir: Path, model: SymptomClassifier, dest: Path) -> Path:
+    """The one stored copy: KServe's layout (``model.joblib``, ``metadata.json``) that is also
+    an MLflow model (``MLmodel`` with signature and input example; pyfunc loader
+    ``symptom_dx.mlflow_model``), so the registry version and the InferenceService's storageUri
+    name the same files."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
@@ -371,39 +379,63 @@ def _log_mlflow_model(model: SymptomClassifier, model_dir: Path) -> None:
         example[sid] = 1
     versions = runtime_versions()
     with warnings.catch_warnings():
-        # 0/1 integers are the truth here (no missing values), so MLflow's hint does not apply;
-        # the estimator was fitted on arrays, MLflow predicts the example from a DataFrame.
+        # 0/1 integers are the truth here (no missing values), so MLflow's hint does not apply.
         warnings.filterwarnings("ignore", message=".*integer column")
-        warnings.filterwarnings("ignore", message="X has feature names")
-        signature = infer_signature(example, model.estimator.predict(example.to_numpy(np.float32)))
-        mlflow.sklearn.log_model(
-            sk_model=model.estimator,
-            name="model",
+        signature = infer_signature(example, predict_labels(model, example))
+        mlflow.pyfunc.save_model(
+            path=str(dest),
+            loader_module="symptom_dx.mlflow_model",
             signature=signature,
             input_example=example,
-            serialization_format="cloudpickle",
             pip_requirements=[
                 f"scikit-learn=={versions['scikit-learn']}",
                 f"numpy=={versions['numpy']}",
                 f"joblib=={versions['joblib']}",
             ],
-            extra_files=[str(model_dir / "model.joblib"), str(model_dir / "metadata.json")],
         )
-    mlflow.log_artifacts(str(model_dir), artifact_path="kserve")
+    for path in model_dir.iterdir():
+        shutil.copy2(path, dest / path.name)
+    return dest
 
 
-def _champion_score(
+def register_version(
+    client: Any, name: str, run_id: str, storage_uri: str, model_sha256: str
+) -> str:
+    """A new version of ``name`` whose source is the stored folder."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    tags = {"storage_uri": storage_uri, "model_sha256": model_sha256}
+    return client.create_model_version(name, storage_uri, run_id=run_id, tags=tags).version
+
+
+def gate(
     client: Any,
     name: str,
     store: ObjectStore,
-    dataset_path: Path,
+    test: Dataset,
     evaluation: dict[str, Any],
-    vignettes_per_pattern: int,
-) -> tuple[str | None, float | None, str]:
-    """(champion version, its gate metric, a note) on the challenger's held-out vignettes.
+    min_improvement: float,
+) -> Any:
+    """The verdict on the challenger against the champion, scored like with like."""
+    metric = evaluation["gate_metric"]
+    champion, score, note = champion_score(client, name, store, test, evaluation)
+    return decide(metric, evaluation["metrics"][metric], champion, score, min_improvement, note)
 
-    Re-scoring is fair only if the champion was trained with the same split: otherwise some
-    of today's held-out patterns were in its training data. Then its recorded score is used.
+
+def champion_score(
+    client: Any, name: str, store: ObjectStore, test: Dataset, evaluation: dict[str, Any]
+) -> tuple[str | None, float | None, str]:
+    """(champion version, its gate metric, a note), scored as the challenger was.
+
+    Re-scoring is fair only if the champion was trained without today's held-out patterns,
+    i.e. on the same training patterns (same file): otherwise its recorded score is used. A
+    champion whose files cannot be loaded (missing, altered, another vocabulary) counts as no
+    champion, and the note says so.
     """
     from mlflow.exceptions import MlflowException
 
@@ -411,51 +443,73 @@ def _champion_score(
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None, None, ""
-    metric, split = evaluation["gate_metric"], evaluation["split"]
-    recorded = champion.tags.get(metric)
-    fallback = (champion.version, float(recorded) if recorded else None)
+    metric = evaluation["gate_metric"]
+    recorded = recorded_score(champion.tags.get(metric))
     if not (uri := champion.tags.get("storage_uri")):
-        return (*fallback, "champion has no stored model; its recorded score is used")
+        return (
+            champion.version,
+            recorded,
+            "champion has no stored model; its recorded score is used",
+        )
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            previous = SymptomClassifier.load(store.download_dir(uri, Path(tmp) / "m"))
+            folder = store.download_dir(uri, Path(tmp) / "m")
+            expected = champion.tags.get("model_sha256")
+            if expected and sha256_of(folder / MODEL_FILE) != expected:
+                raise SymptomDxError(f"{MODEL_FILE} does not match its recorded sha256")
+            previous = SymptomClassifier.load(folder)
         except SymptomDxError as e:
-            return (*fallback, f"champion not re-scored ({e}); its recorded score is used")
-    trained = previous.metadata.get("training", {})
-    if (trained.get("test_fraction"), trained.get("split_seed")) != (
-        split["test_fraction"],
-        split["split_seed"],
-    ):
-        return (*fallback, "champion was trained on another split; its recorded score is used")
-    test = held_out(dataset_path, split["test_fraction"], split["split_seed"])
-    scores = evaluate(previous, test, vignettes_per_pattern, seed=split["split_seed"])
-    return champion.version, flatten_metrics(scores)[metric], ""
+            return (
+                None,
+                None,
+                f"champion v{champion.version} cannot be loaded ({e}): treated as none",
+            )
+    ours = evaluation["training"].get("train_sha256")
+    if not ours or previous.metadata.get("training", {}).get("train_sha256") != ours:
+        note = "champion was trained on another split; its recorded score is used"
+        return champion.version, recorded, note
+    return champion.version, score_model(previous, test, evaluation["plan"])[metric], ""
 
 
-def _rollback(
-    client: Any,
-    store: ObjectStore,
-    name: str,
-    version: str | None,
-    storage_prefix: str,
-    run_id: str | None,
-) -> None:
-    """Undo what a failed registration wrote: the version, the stored files, the run.
+def record_verdict(client: Any, name: str, version: str, run_id: str, verdict: Any) -> None:
+    """The gate's verdict on the version (tags) and the run; the score at full precision."""
+    tags = {
+        verdict.metric: score_tag(verdict.challenger_score),
+        "validation_status": "passed" if verdict.promoted else "failed",
+        "gate_verdict": verdict.reason,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.set_tag(run_id, "gate_verdict", verdict.reason)
 
-    Best effort: the original failure is what gets reported.
-    """
-    if version is not None:
-        with contextlib.suppress(Exception):
-            client.delete_model_version(name, version)
-    if storage_prefix:
-        with contextlib.suppress(SymptomDxError):
-            store.delete_prefix(storage_prefix + "/")
-    if run_id is not None:
-        # Marked failed and deleted: restorable with `mlflow runs restore`, and
-        # `mlflow gc` purges its artifacts.
-        with contextlib.suppress(Exception):
-            client.set_terminated(run_id, "FAILED")
-            client.delete_run(run_id)
+
+@dataclass
+class _Written:
+    """What a registration has written so far, to undo it if a later part fails."""
+
+    run_id: str | None = None
+    version: str | None = None
+    prefix: str = ""
+
+    def rollback(self, client: Any, store: ObjectStore, name: str) -> None:
+        """Best effort: the original failure is what gets reported."""
+        if self.version is not None:
+            with contextlib.suppress(Exception):
+                client.delete_model_version(name, self.version)
+        if self.prefix:
+            with contextlib.suppress(SymptomDxError):
+                store.delete_prefix(self.prefix + "/")
+        if self.run_id is not None:
+            # Marked failed and deleted: restorable with `mlflow runs restore`, and
+            # `mlflow gc` purges its artifacts.
+            with contextlib.suppress(Exception):
+                client.set_terminated(self.run_id, "FAILED")
+                client.delete_run(self.run_id)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 # -- helpers --------------------------------------------------------------------------------

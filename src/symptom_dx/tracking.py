@@ -16,8 +16,15 @@ import httpx
 
 from symptom_dx.errors import SymptomDxError
 from symptom_dx.settings import MlflowSettings
+from symptom_dx.storage import split_s3_uri
 
 CHAMPION = "champion"
+# Scores are compared at this many decimals, recorded or re-scored alike: a gate metric is a
+# share of ~1,200 vignettes, so finer differences are noise (and a score read back from a tag
+# must equal the one it was written from).
+GATE_DECIMALS = 6
+# An unfinished registration older than this is an interrupted one, not a running one.
+STALE_SECONDS = 15 * 60
 
 
 class TrackingError(SymptomDxError):
@@ -82,19 +89,78 @@ def decide(
 ) -> GateVerdict:
     """Promote when there is no champion or the challenger beats it by ``min_improvement``."""
     note = f" ({note})" if note else ""
+    challenger = round(challenger, GATE_DECIMALS)
     if champion_version is None or champion is None:
         reason = f"no champion yet; {metric} = {challenger:.4f}{note}"
         return GateVerdict(True, reason, metric, challenger)
+    champion = round(champion, GATE_DECIMALS)
     if lower_is_better(metric):
         bar, wins, need = champion - min_improvement, challenger < champion - min_improvement, "<"
     else:
         bar, wins, need = champion + min_improvement, challenger > champion + min_improvement, ">"
     verb = "beats" if wins else "does not beat"
+    digits = 4  # more only where four would print two different scores alike
+    while (
+        digits < GATE_DECIMALS
+        and challenger != champion
+        and (f"{challenger:.{digits}f}" == f"{champion:.{digits}f}")
+    ):
+        digits += 1
     reason = (
-        f"{metric} {challenger:.4f} {verb} champion v{champion_version} {champion:.4f}"
-        f" (needed {need} {bar:.4f}){'' if wins else '; champion stays'}{note}"
+        f"{metric} {challenger:.{digits}f} {verb} champion v{champion_version}"
+        f" {champion:.{digits}f} (needed {need} {bar:.{digits}f})"
+        f"{'' if wins else '; champion stays'}{note}"
     )
     return GateVerdict(wins, reason, metric, challenger, champion_version, champion)
+
+
+def score_tag(score: float) -> str:
+    """How a gate score is written into a version tag (read back by ``recorded_score``)."""
+    return f"{score:.{GATE_DECIMALS}f}"
+
+
+def recorded_score(tag: str | None) -> float | None:
+    try:
+        return float(tag) if tag else None
+    except ValueError:
+        return None
+
+
+def reconcile(client: Any, name: str, experiment: str, store: Any) -> list[str]:
+    """Clean up what interrupted registrations left, and say what (one line each).
+
+    A version with no gate verdict (``validation_status``) and no alias, older than
+    ``STALE_SECONDS``, is deleted with its stored folder; a run of the experiment still
+    RUNNING after that long is marked FAILED.
+    """
+    import time
+
+    from mlflow.exceptions import MlflowException
+
+    cutoff_ms = (time.time() - STALE_SECONDS) * 1000
+    done = []
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        versions = []
+    for v in versions:
+        if "validation_status" in v.tags or v.aliases or v.creation_timestamp > cutoff_ms:
+            continue
+        if uri := v.tags.get("storage_uri"):
+            bucket, prefix = split_s3_uri(uri)
+            if bucket == store.bucket and prefix:
+                store.delete_prefix(prefix + "/")
+        client.delete_model_version(name, v.version)
+        done.append(f"removed version {v.version} of {name}: its registration never finished")
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        for run in client.search_runs(
+            [found.experiment_id], filter_string="attributes.status = 'RUNNING'"
+        ):
+            if run.info.start_time < cutoff_ms:
+                client.set_terminated(run.info.run_id, "FAILED")
+                done.append(f"marked run {run.info.run_id} FAILED: it was interrupted")
+    return done
 
 
 def flatten_metrics(metrics: dict[str, dict[str, float]], prefix: str = "") -> dict[str, float]:

@@ -26,6 +26,7 @@ def test_ir_has_no_pip_step_and_attaches_secrets():
     executors = spec["deploymentSpec"]["executors"]
     assert set(executors) == {
         "exec-ingest-dataset",
+        "exec-split-dataset",
         "exec-train-candidates",
         "exec-evaluate-candidates",
         "exec-register-model",
@@ -50,15 +51,50 @@ def test_ir_has_no_pip_step_and_attaches_secrets():
     assert "SECRET_ACCESS_KEY:" not in PACKAGE.read_text().replace("envVar", "")
 
 
-def test_shared_defaults_are_the_pipelines():
-    """steps.DEFAULTS (used by tests and the benchmark) are the pipeline's own defaults."""
+def test_each_training_default_has_one_definition():
+    """symptom_dx.config.DEFAULTS is the only place a training default is written: the
+    pipeline's signature and its compiled IR carry exactly those values, no component declares
+    a default of its own, and no other source file assigns a literal to those names."""
+    import dataclasses
     import inspect
+    import re
+
+    from testkit import REPO
 
     from pipelines.disease_training_pipeline import disease_training_pipeline
-    from symptom_dx.steps import DEFAULTS
+    from symptom_dx.config import DEFAULTS
 
+    defaults = DEFAULTS.as_dict()
     signature = inspect.signature(disease_training_pipeline.pipeline_func)
-    assert {k: signature.parameters[k].default for k in DEFAULTS} == DEFAULTS
+    assert {k: signature.parameters[k].default for k in defaults} == defaults
+    spec = yaml.safe_load(PACKAGE.read_text().split("\n---\n")[0])
+    compiled = spec["root"]["inputDefinitions"]["parameters"]
+    assert {k: compiled[k]["defaultValue"] for k in defaults} == defaults
+    for name, component in spec["components"].items():
+        for param, definition in (
+            component.get("inputDefinitions", {}).get("parameters", {}).items()
+        ):
+            if param in defaults:
+                assert "defaultValue" not in definition, f"{name} declares a default {param}"
+    # A literal equal to the default, assigned to its name: a second definition. (`seed`
+    # is every random function's generic parameter, not only the pipeline's.)
+    names = "|".join(k for k in defaults if k != "seed")
+    assignment = re.compile(rf"\b({names})\s*(?::\s*[\w\[\]| ]+)?\s*=\s*([^,)\s]+)")
+    sources = [
+        p
+        for folder in ("src", "components", "pipelines", "serving", "ui", "bench")
+        for p in (REPO / folder).rglob("*.py")
+        if p.name != "config.py"
+    ]
+    repeated = [
+        f"{p.relative_to(REPO)}:{n}: {line.strip()}"
+        for p in sources
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        for m in assignment.finditer(line)
+        if m.group(2).strip("\"'") == str(defaults[m.group(1)])
+    ]
+    assert repeated == [], "a training default is written outside symptom_dx/config.py"
+    assert dataclasses.is_dataclass(DEFAULTS) and DEFAULTS.__dataclass_params__.frozen
 
 
 def test_images_rewrite_points_manifests_and_ir_at_one_registry(tmp_path):
@@ -78,6 +114,8 @@ def test_images_rewrite_points_manifests_and_ir_at_one_registry(tmp_path):
         line for line in before.splitlines() if line.lstrip().startswith("#")
     ]
     ir = compile_pipeline(tmp_path / "ir.yaml", refs["components"]).read_text()
-    assert ir.count("image: registry.example:5000/team/components:1.2.3") == 4
+    assert ir.count("image: registry.example:5000/team/components:1.2.3") == len(
+        yaml.safe_load(ir.split("\n---\n")[0])["deploymentSpec"]["executors"]
+    )
     # back to the committed references: the default compile is the committed file again
     assert compile_pipeline(tmp_path / "again.yaml").read_text() == PACKAGE.read_text()

@@ -1,13 +1,21 @@
 """Each component's function called directly (its python_func), no KFP runner."""
 
 import json
+from pathlib import Path
 
 import pytest
 from kfp import dsl
 
 from components.evaluate.component import evaluate_candidates
 from components.ingest.component import ingest_dataset
+from components.split.component import split_dataset
 from components.train.component import train_candidates
+from symptom_dx.config import DEFAULTS
+
+TRAIN_PARAMS = {
+    k: getattr(DEFAULTS, k)
+    for k in ("algorithms", "nb_alpha", "lr_c", "rf_n_estimators", "dropout_samples", "seed")
+}
 
 
 def artifact(cls, path):
@@ -27,6 +35,29 @@ def ingested(tmp_path_factory, data_dir):
         store_in_bucket=False,
     )
     return root, dataset, stats, sha
+
+
+@pytest.fixture(scope="module")
+def split(ingested):
+    root, dataset, _, _ = ingested
+    train_set = artifact(dsl.Dataset, root / "train.csv")
+    test_set = artifact(dsl.Dataset, root / "test.csv")
+    split_dataset.python_func(
+        dataset=dataset,
+        train_set=train_set,
+        test_set=test_set,
+        test_fraction=DEFAULTS.test_fraction,
+        split_seed=DEFAULTS.split_seed,
+    )
+    return train_set, test_set
+
+
+def test_split_writes_disjoint_pattern_sets(split):
+    train_set, test_set = split
+    assert train_set.metadata["train_patterns"] + train_set.metadata["test_patterns"] == 304
+    train_rows = set(Path(train_set.path).read_text().splitlines()[1:])
+    test_rows = set(Path(test_set.path).read_text().splitlines()[1:])
+    assert len(test_rows) == test_set.metadata["test_patterns"] and not train_rows & test_rows
 
 
 def test_ingest_writes_canonical_dataset_and_statistics(ingested):
@@ -53,14 +84,13 @@ def test_ingest_rejects_a_wrong_checksum_and_writes_nothing(tmp_path, data_dir, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_train_and_evaluate(ingested, tmp_path):
-    _, dataset, _, _ = ingested
+def test_train_and_evaluate(split, tmp_path):
+    train_set, test_set = split
     candidates = artifact(dsl.Model, tmp_path / "candidates")
     train_candidates.python_func(
-        dataset=dataset,
+        train_set=train_set,
         candidates=candidates,
-        algorithms="naive_bayes,logistic_regression",
-        dropout_samples=10,
+        **{**TRAIN_PARAMS, "algorithms": "naive_bayes,logistic_regression", "dropout_samples": 10},
     )
     assert candidates.metadata["candidates"] == ["naive_bayes", "logistic_regression"]
     model = artifact(dsl.Model, tmp_path / "model")
@@ -68,12 +98,15 @@ def test_train_and_evaluate(ingested, tmp_path):
     confusion = artifact(dsl.ClassificationMetrics, tmp_path / "confusion")
     evaluation = artifact(dsl.Artifact, tmp_path / "evaluation.json")
     best, score = evaluate_candidates.python_func(
-        dataset=dataset,
+        test_set=test_set,
         candidates=candidates,
         model=model,
         metrics=metrics,
         confusion_matrix=confusion,
         evaluation=evaluation,
+        gate_metric=DEFAULTS.gate_metric,
+        vignettes_per_pattern=DEFAULTS.vignettes_per_pattern,
+        seed=DEFAULTS.seed,
     )
     assert best in {"naive_bayes", "logistic_regression"}
     assert score == pytest.approx(metrics.metadata["k3_top1"], abs=1e-6)
@@ -83,36 +116,57 @@ def test_train_and_evaluate(ingested, tmp_path):
     assert len(matrix["annotationSpecs"]) == 41 and len(matrix["rows"]) == 41
     result = json.loads((tmp_path / "evaluation.json").read_text())
     assert set(result["candidates"]) == {"naive_bayes", "logistic_regression"}
+    assert result["plan"] == {"vignettes_per_pattern": 20, "seed": 0}
+    assert result["training"]["split"]["test_fraction"] == DEFAULTS.test_fraction
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
         "metadata.json",
         "model.joblib",
     ]
 
 
-def test_train_rejects_unknown_algorithm(ingested, tmp_path, capsys):
-    _, dataset, _, _ = ingested
+def test_train_rejects_unknown_algorithm(split, tmp_path, capsys):
+    train_set, _ = split
     with pytest.raises(SystemExit):
         train_candidates.python_func(
-            dataset=dataset, candidates=artifact(dsl.Model, tmp_path / "c"), algorithms="svm"
+            train_set=train_set,
+            candidates=artifact(dsl.Model, tmp_path / "c"),
+            **{**TRAIN_PARAMS, "algorithms": "svm"},
         )
     assert "train: unknown algorithm(s) svm" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
 
 
+def test_split_rejects_a_bad_fraction(ingested, tmp_path, capsys):
+    _, dataset, _, _ = ingested
+    with pytest.raises(SystemExit):
+        split_dataset.python_func(
+            dataset=dataset,
+            train_set=artifact(dsl.Dataset, tmp_path / "train.csv"),
+            test_set=artifact(dsl.Dataset, tmp_path / "test.csv"),
+            test_fraction=1.5,
+            split_seed=0,
+        )
+    assert "split: bad pipeline parameter(s): test_fraction = 1.5 must be > 0.0 and <= 0.9" in (
+        capsys.readouterr().err
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"test_fraction": 1.5}, "test_fraction = 1.5 must be > 0.0 and <= 0.9"),
         ({"nb_alpha": -1.0}, "nb_alpha = -1.0 must be >= 0.0"),
         ({"lr_c": 0.0}, "lr_c = 0.0 must be > 0.0"),
         ({"dropout_samples": -3}, "dropout_samples = -3 must be >= 0"),
     ],
 )
-def test_train_rejects_bad_parameters(ingested, tmp_path, capsys, params, message):
-    _, dataset, _, _ = ingested
+def test_train_rejects_bad_parameters(split, tmp_path, capsys, params, message):
+    train_set, _ = split
     with pytest.raises(SystemExit):
         train_candidates.python_func(
-            dataset=dataset, candidates=artifact(dsl.Model, tmp_path / "c"), **params
+            train_set=train_set,
+            candidates=artifact(dsl.Model, tmp_path / "c"),
+            **{**TRAIN_PARAMS, **params},
         )
     assert f"train: bad pipeline parameter(s): {message}" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()

@@ -6,9 +6,11 @@ the champion where it is. Then bad input and unreachable services, each of which
 with one readable line, a non-zero exit, and nothing new in the bucket or the registry.
 """
 
+import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from minio import Minio
@@ -88,13 +90,45 @@ def test_first_run_registers_and_promotes(two_runs, backend):
         run.data.metrics
     )
     assert run.data.params["algorithm"] in {"naive_bayes", "logistic_regression"}
-    # the model in KServe's sklearn layout, where the version's tag says
+    # one stored copy: KServe's layout and an MLflow model in the same folder, which both the
+    # version's source and its storage_uri tag name; the run's own artifacts hold no model
     prefix = f"models/{MODEL}/{v1.run_id}/"
-    assert v1.tags["storage_uri"] == f"s3://{bucket}/{prefix.rstrip('/')}"
-    assert objects(s3, bucket, prefix) == [prefix + "metadata.json", prefix + "model.joblib"]
+    assert v1.tags["storage_uri"] == f"s3://{bucket}/{prefix.rstrip('/')}" == v1.source
+    stored = {name.removeprefix(prefix) for name in objects(s3, bucket, prefix)}
+    assert {"model.joblib", "metadata.json", "MLmodel"} <= stored
+    assert not any(n.endswith((".pkl", ".joblib")) for n in stored - {"model.joblib"})
+    run_artifacts = [o for o in objects(s3, bucket, "mlflow-artifacts/") if v1.run_id in o]
+    assert sorted(o.rsplit("/", 1)[-1] for o in run_artifacts) == ["evaluation.json", "smoke.json"]
+    assert len(v1.tags["model_sha256"]) == 64
     assert any(
         k.startswith("datasets/") and k.endswith("/dataset.csv") for k in objects(s3, bucket)
     )
+
+
+def test_the_registered_model_loads_with_mlflow_and_ranks(two_runs, backend):
+    env, _, _, _ = backend
+    registry(env)
+    os.environ.update(env)
+    import mlflow
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    row = pd.DataFrame([[0] * vocabulary().size], columns=list(vocabulary().ids))
+    row[["itching", "skin_rash", "nodal_skin_eruptions"]] = 1
+    assert list(model.predict(row)) == ["Fungal infection"]
+
+
+def test_smoke_set_is_logged_with_offline_answers(two_runs, backend):
+    env, _, _, _ = backend
+    client = registry(env)
+    import json
+
+    v1 = client.get_model_version(MODEL, "1")
+    path = client.download_artifacts(v1.run_id, "smoke.json")
+    smoke = json.loads(Path(path).read_text())
+    assert 30 <= len(smoke) <= 40
+    assert all(case["disease"] in case["top3"] for case in smoke)
+    assert len({case["disease"] for case in smoke}) >= 30
 
 
 def test_registered_model_has_signature_and_input_example(two_runs, backend):
@@ -192,3 +226,32 @@ def test_unreachable_mlflow(backend):
     assert proc.returncode == 1
     assert last_line(proc).startswith("error: MLflow at http://127.0.0.1:")
     assert "unreachable" in last_line(proc)
+
+
+def test_interrupted_registrations_are_reconciled(two_runs, backend, monkeypatch):
+    """A version left without a verdict and a run left RUNNING (as when MLflow or the step dies
+    mid-registration) are cleaned up by the next registration's reconcile, which says so."""
+    env, s3, bucket, _ = backend
+    client = registry(env)
+    from symptom_dx import tracking
+    from symptom_dx.settings import S3Settings
+    from symptom_dx.storage import ObjectStore
+
+    experiment = client.get_experiment_by_name("disease-prediction").experiment_id
+    run = client.create_run(experiment)
+    prefix = f"models/{MODEL}/{run.info.run_id}"
+    s3.put_object(bucket, f"{prefix}/model.joblib", io.BytesIO(b"half"), 4)
+    orphan = client.create_model_version(MODEL, f"s3://{bucket}/{prefix}", run.info.run_id)
+    orphan_tags = {"storage_uri": f"s3://{bucket}/{prefix}"}
+    for key, value in orphan_tags.items():
+        client.set_model_version_tag(MODEL, orphan.version, key, value)
+    monkeypatch.setattr(tracking, "STALE_SECONDS", -60)
+    monkeypatch.setattr(os, "environ", {**os.environ, **env})
+    lines = tracking.reconcile(client, MODEL, "disease-prediction", ObjectStore(S3Settings()))
+    assert f"removed version {orphan.version} of {MODEL}: its registration never finished" in lines
+    assert f"marked run {run.info.run_id} FAILED: it was interrupted" in lines
+    assert objects(s3, bucket, prefix + "/") == []
+    assert client.get_run(run.info.run_id).info.status == "FAILED"
+    # finished versions and the champion are untouched
+    assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
+    assert client.get_model_version(MODEL, "2").tags["validation_status"] == "failed"
