@@ -6,7 +6,7 @@ DATA_DIR ?=
 MLFLOW_PORT ?= 5000
 S3_PORT ?= 9000
 # Where `make images` tags (and with PUSH=1 pushes) the images; the defaults are the
-# references manifests/kustomization.yaml and the committed pipeline name.
+# references manifests/base/kustomization.yaml and the committed pipeline name.
 REGISTRY ?= ghcr.io/symptom-dx
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PUSH ?= 0

@@ -3,7 +3,7 @@
 Every component runs from the project's components image (``IMAGE``, the ``components`` target
 of the Dockerfile), which already holds ``symptom_dx`` and its pinned dependencies: no pip step
 is compiled in, so pods need no PyPI. ``python -m pipelines.compile`` sets the image the
-manifests deploy (manifests/kustomization.yaml) through SYMPTOM_DX_COMPONENTS_IMAGE.
+manifests deploy (manifests/base/kustomization.yaml) through SYMPTOM_DX_COMPONENTS_IMAGE.
 """
 
 import os

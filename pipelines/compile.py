@@ -3,10 +3,11 @@
     python -m pipelines.compile                          # pipelines/disease_training_pipeline.yaml
     python -m pipelines.compile --image IMAGE out.yaml   # a copy that runs another image
     python -m pipelines.compile --registry R --tag T     # what `make images` runs: point
-                                                         # manifests/kustomization.yaml at
+                                                         # manifests/base/kustomization.yaml at
                                                          # R/<name>:T, then compile
 
-The image references live in one place, the ``images:`` list of manifests/kustomization.yaml.
+The image references live in one place, the ``images:`` list of
+manifests/base/kustomization.yaml.
 The committed IR names the same components image, so what an operator uploads to Kubeflow and
 what they apply with ``kubectl apply -k`` name images that ``make images`` built.
 """
@@ -24,7 +25,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE / "disease_training_pipeline.yaml"
-KUSTOMIZATION = HERE.parent / "manifests" / "kustomization.yaml"
+KUSTOMIZATION = HERE.parent / "manifests" / "base" / "kustomization.yaml"
 IMAGE_ENV = "SYMPTOM_DX_COMPONENTS_IMAGE"
 
 

@@ -1,4 +1,4 @@
-"""The training pipeline: ingest -> split -> train -> evaluate -> register.
+"""The training pipeline: ingest -> split -> train -> evaluate -> register -> deploy.
 
 Compile with `make compile`; the IR YAML beside this file is what the Kubeflow dashboard
 uploads, and a test fails if it differs from a fresh compile.
@@ -6,6 +6,7 @@ uploads, and a test fails if it differs from a fresh compile.
 
 from kfp import dsl, kubernetes
 
+from components.deploy.component import deploy_model
 from components.evaluate.component import evaluate_candidates
 from components.ingest.component import ingest_dataset
 from components.register.component import register_model
@@ -19,6 +20,8 @@ PIPELINE_NAME = "disease-training"
 # kfp.local ignores both and the components read the same variables from `make run`'s
 # environment.
 S3_SECRET = "model-store-credentials"
+# MLflow's basic-auth user for the steps that write to the registry (terraform/ writes it).
+MLFLOW_SECRET = "mlflow-credentials"
 CONFIG_MAP = "symptom-dx-config"
 
 
@@ -36,6 +39,14 @@ def _attach_settings(task: dsl.PipelineTask, mlflow: bool) -> None:
     keys = {"SYMPTOM_DX_BUCKET": "SYMPTOM_DX_BUCKET", "AWS_DEFAULT_REGION": "AWS_DEFAULT_REGION"}
     if mlflow:
         keys["MLFLOW_TRACKING_URI"] = "MLFLOW_TRACKING_URI"
+        kubernetes.use_secret_as_env(
+            task,
+            secret_name=MLFLOW_SECRET,
+            secret_key_to_env={
+                "MLFLOW_TRACKING_USERNAME": "MLFLOW_TRACKING_USERNAME",
+                "MLFLOW_TRACKING_PASSWORD": "MLFLOW_TRACKING_PASSWORD",
+            },
+        )
     kubernetes.use_config_map_as_env(task, config_map_name=CONFIG_MAP, config_map_key_to_env=keys)
 
 
@@ -48,6 +59,7 @@ def _attach_settings(task: dsl.PipelineTask, mlflow: bool) -> None:
 def disease_training_pipeline(
     data_source: str,
     data_sha256: str = "",
+    knowledge_source: str = "",
     algorithms: str = DEFAULTS.algorithms,
     nb_alpha: float = DEFAULTS.nb_alpha,
     lr_c: float = DEFAULTS.lr_c,
@@ -59,8 +71,11 @@ def disease_training_pipeline(
     gate_metric: str = DEFAULTS.gate_metric,
     min_improvement: float = DEFAULTS.min_improvement,
     vignettes_per_pattern: int = DEFAULTS.vignettes_per_pattern,
+    deploy: bool = True,
 ) -> None:
-    ingest = ingest_dataset(source=data_source, sha256=data_sha256)
+    ingest = ingest_dataset(
+        source=data_source, sha256=data_sha256, knowledge_source=knowledge_source
+    )
     ingest.set_caching_options(False)
     _attach_settings(ingest, mlflow=False)
 
@@ -87,6 +102,7 @@ def disease_training_pipeline(
         model=evaluate.outputs["model"],
         test_set=split.outputs["test_set"],
         evaluation=evaluate.outputs["evaluation"],
+        knowledge=ingest.outputs["knowledge"],
         min_improvement=min_improvement,
     )
     # Registration has side effects (registry, alias): never reuse a cached result.
@@ -94,3 +110,14 @@ def disease_training_pipeline(
     _attach_settings(register, mlflow=True)
     for task in (split, train, evaluate, register):
         task.set_cpu_limit("2").set_memory_limit("2G")
+
+    # A new champion goes to the cluster at once, verified live (symptom_dx.deploy); `make run`
+    # serves it locally instead (deploy=False).
+    # (`== True` builds a KFP condition; `is True` would be a Python bool.)
+    with (
+        dsl.If(register.outputs["promoted"] == True, "promoted"),  # noqa: E712
+        dsl.If(deploy == True, "deploy-enabled"),  # noqa: E712
+    ):
+        rollout = deploy_model(version=register.outputs["version"])
+        rollout.set_caching_options(False)
+        _attach_settings(rollout, mlflow=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds every target of the Dockerfile under the references manifests/kustomization.yaml
+# Builds every target of the Dockerfile under the references manifests/base/kustomization.yaml
 # names (storage-initializer beside serving). With REGISTRY and TAG set (`make images`), first
 # points the kustomization and the compiled pipeline at REGISTRY/<name>:TAG; with PUSH=1,
 # pushes after building. `make test` calls it with neither, so it never rewrites references.

@@ -1,7 +1,7 @@
-"""ingest: fetch the symptom CSV, check its sha256, validate it, write a Dataset artifact."""
+"""ingest: fetch the symptom CSV and the knowledge tables, check their sha256, validate them."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Markdown, Output
+from kfp.dsl import Artifact, Dataset, Markdown, Output
 
 from components import IMAGE
 
@@ -10,8 +10,10 @@ from components import IMAGE
 def ingest_dataset(
     dataset: Output[Dataset],
     statistics: Output[Markdown],
+    knowledge: Output[Artifact],
     source: str,
     sha256: str = "",
+    knowledge_source: str = "",
     store_in_bucket: bool = True,
 ) -> str:
     """Fetches and validates the training data.
@@ -20,8 +22,13 @@ def ingest_dataset(
         dataset: The validated CSV in canonical form (symptom ids in feature order, canonical
             disease names).
         statistics: Dataset statistics as Markdown (rows, distinct patterns, balance).
+        knowledge: The description, precaution and severity tables the UI shows (a folder),
+            validated; they travel with the model.
         source: A local path, an http(s) URL or an s3:// URI of a Kaggle-format CSV.
-        sha256: Expected sha256 of the source file; empty to skip the check.
+        sha256: Expected sha256 of the source file; empty to skip the check. When given, the
+            knowledge tables must match their pinned sha256 too (symptom_dx.kaggle).
+        knowledge_source: Folder (path, http(s) or s3:// prefix) of the three tables; empty
+            for the folder of ``source``.
         store_in_bucket: Also keep the validated file in the bucket under its content hash.
 
     Returns:
@@ -37,8 +44,17 @@ def ingest_dataset(
     store = ObjectStore(S3Settings()) if store_in_bucket else None
     stats_json = Path(dataset.path).with_suffix(".statistics.json")
     stats = run_step(
-        "ingest", ingest, source, Path(dataset.path), stats_json, sha256=sha256, store=store
+        "ingest",
+        ingest,
+        source,
+        Path(dataset.path),
+        stats_json,
+        sha256=sha256,
+        store=store,
+        knowledge_source=knowledge_source,
+        knowledge_dir=Path(knowledge.path),
     )
+    knowledge.metadata.update(stats["knowledge_sha256"])
     dataset.metadata.update(
         {k: stats[k] for k in ("rows", "distinct_patterns", "diseases", "source_sha256")}
     )

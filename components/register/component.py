@@ -13,6 +13,7 @@ def register_model(
     model: Input[Model],
     test_set: Input[Dataset],
     evaluation: Input[Artifact],
+    knowledge: Input[Artifact],
     min_improvement: float,
 ) -> NamedTuple(
     "Outputs", [("version", str), ("promoted", bool), ("storage_uri", str), ("verdict", str)]
@@ -26,6 +27,7 @@ def register_model(
         model: The chosen model from evaluate.
         test_set: The held-out patterns (the champion is re-scored on the same vignettes).
         evaluation: All candidates' metrics and how they were scored, from evaluate.
+        knowledge: The UI's knowledge tables from ingest, logged with the run.
         min_improvement: How much the gate metric must beat the champion's by to promote.
 
     Returns:
@@ -47,6 +49,7 @@ def register_model(
         S3Settings(),
         MlflowSettings(),
         min_improvement,
+        Path(knowledge.path),
     )
     print(f"register: version {result.version}: {result.verdict.reason}", flush=True)
     outputs = namedtuple("Outputs", ["version", "promoted", "storage_uri", "verdict"])

@@ -1,8 +1,12 @@
-"""`symptom-dx`: check a dataset against the contract, look up symptom names.
+"""`symptom-dx`: check a dataset against the contract, look up symptom names, and operate the
+served model on a cluster.
 
 symptom-dx validate Training.csv     # exit 1 and one line per problem if it breaks the contract
 symptom-dx stats Training.csv        # rows, distinct patterns, balance (JSON)
 symptom-dx symptoms "itchy skin, skin rashh, fever"
+symptom-dx deploy [--version N]      # serve the champion (or version N), verified live
+symptom-dx rollback                  # serve the version deployed before, verified live
+symptom-dx status                    # what is served, which version, the aliases (JSON)
 """
 
 from __future__ import annotations
@@ -74,6 +78,65 @@ def champion_uri() -> None:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
     typer.echo(uri)
+
+
+def _fail(e: SymptomDxError) -> typer.Exit:
+    typer.echo(f"error: {e}", err=True)
+    return typer.Exit(1)
+
+
+def _say(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@app.command()
+def deploy(
+    version: Annotated[
+        str | None, typer.Option(help="registry version to serve (default: the alias's)")
+    ] = None,
+    alias: Annotated[str, typer.Option(help="registry alias to serve")] = "champion",
+) -> None:
+    """Serve a registered model: candidate first, smoke set live, then switch; roll back on
+    any failure.
+
+    Reads MLFLOW_TRACKING_URI (and MLflow's credentials), the kubeconfig (or the pod's
+    service account), SYMPTOM_DX_NAMESPACE and SYMPTOM_DX_INFERENCE_SERVICE.
+    """
+    from symptom_dx import deploy as deployment
+    from symptom_dx.settings import DeploySettings, MlflowSettings
+
+    try:
+        outcome = deployment.deploy(
+            DeploySettings(), MlflowSettings(), version=version, alias=alias, say=_say
+        )
+    except SymptomDxError as e:
+        raise _fail(e) from None
+    typer.echo(f"serving version {outcome.release.version} ({outcome.release.storage_uri})")
+
+
+@app.command()
+def rollback() -> None:
+    """Serve the version that was in production before the last deployment."""
+    from symptom_dx import deploy as deployment
+    from symptom_dx.settings import DeploySettings, MlflowSettings
+
+    try:
+        outcome = deployment.rollback(DeploySettings(), MlflowSettings(), say=_say)
+    except SymptomDxError as e:
+        raise _fail(e) from None
+    typer.echo(f"serving version {outcome.release.version} ({outcome.release.storage_uri})")
+
+
+@app.command()
+def status() -> None:
+    """Print what the cluster serves and the registry's aliases, as JSON."""
+    from symptom_dx import deploy as deployment
+    from symptom_dx.settings import DeploySettings, MlflowSettings
+
+    try:
+        typer.echo(json.dumps(deployment.status(DeploySettings(), MlflowSettings()), indent=1))
+    except SymptomDxError as e:
+        raise _fail(e) from None
 
 
 if __name__ == "__main__":

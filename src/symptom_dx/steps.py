@@ -21,10 +21,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from symptom_dx import kaggle
 from symptom_dx.config import DEFAULTS
 from symptom_dx.dataset import Dataset, dataset_statistics, load_dataset, write_dataset
 from symptom_dx.errors import SymptomDxError
 from symptom_dx.evaluation import confusion, evaluate, pattern_split, smoke_set
+from symptom_dx.knowledge import KNOWLEDGE_FILES, load_knowledge
 from symptom_dx.mlflow_model import predict_labels
 from symptom_dx.model import ALGORITHMS, SymptomClassifier, runtime_versions
 from symptom_dx.settings import MlflowSettings, S3Settings
@@ -32,6 +34,8 @@ from symptom_dx.sources import fetch, sha256_of
 from symptom_dx.storage import ObjectStore
 from symptom_dx.tracking import (
     CHAMPION,
+    KNOWLEDGE_ARTIFACT,
+    SMOKE_ARTIFACT,
     Registration,
     TrackingError,
     check_tracking_server,
@@ -47,7 +51,6 @@ from symptom_dx.vocabulary import vocabulary
 
 T = TypeVar("T")
 MODEL_FILE = "model.joblib"
-SMOKE_ARTIFACT = "smoke.json"
 
 
 ERROR_FILE_ENV = "SYMPTOM_DX_ERROR_FILE"
@@ -83,14 +86,30 @@ def ingest(
     statistics_path: Path,
     sha256: str = "",
     store: ObjectStore | None = None,
+    knowledge_source: str = "",
+    knowledge_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Fetch, check and validate the data; write it in canonical form with its statistics.
 
     The written CSV has the canonical symptom ids in feature order and canonical disease
     names, so every later step reads a dataset that already obeys the contract. With a
     ``store``, the validated file is also kept in the bucket under its content hash.
+
+    With a ``knowledge_dir``, the description, precaution and severity tables the UI shows
+    (which travel with the model) are fetched from ``knowledge_source`` (the folder or prefix
+    holding the three files; default: the folder of ``source``) and validated too; when
+    ``sha256`` is given, each must also match its pinned sha256 (``symptom_dx.kaggle``).
+    Nothing is written unless every file passes.
     """
     with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "knowledge"
+        if knowledge_dir is not None:
+            folder = source.rsplit("/", 1)[0] if "/" in source else "."
+            base = (knowledge_source or folder).rstrip("/")
+            for name in KNOWLEDGE_FILES:
+                pin = kaggle.sha256_pin(name) if sha256 else ""
+                fetch(f"{base}/{name}", staged / name, sha256=pin)
+            load_knowledge(staged)  # every disease and symptom must map to canonical names
         raw = fetch(source, Path(tmp) / "raw.csv", sha256=sha256)
         ds = load_dataset(raw, name=source)
         raw_sha = sha256_of(raw)
@@ -101,6 +120,10 @@ def ingest(
             stats["stored_uri"] = store.upload_file(canonical, f"datasets/{raw_sha}/dataset.csv")
         dataset_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(canonical, dataset_path)
+        if knowledge_dir is not None:
+            stats["knowledge_sha256"] = {n: sha256_of(staged / n) for n in KNOWLEDGE_FILES}
+            _parent(knowledge_dir)
+            _replace_dir(staged, knowledge_dir)
     _write_json(statistics_path, stats)
     return stats
 
@@ -286,6 +309,7 @@ def register(
     s3: S3Settings,
     mlflow_settings: MlflowSettings,
     min_improvement: float = DEFAULTS.min_improvement,
+    knowledge_dir: Path | None = None,
 ) -> Registration:
     """Log the run, store the model once, register it, gate it against the champion, and move
     the alias last. Anything that fails on the way is rolled back (version, files, run)."""
@@ -306,7 +330,9 @@ def register(
     written = _Written()
     try:
         smoke = smoke_set(model, test, seed=evaluation["plan"]["seed"])
-        written.run_id = log_run(model, evaluation, smoke, min_improvement, mlflow_settings)
+        written.run_id = log_run(
+            model, evaluation, smoke, min_improvement, mlflow_settings, knowledge_dir
+        )
         with tempfile.TemporaryDirectory() as tmp:
             folder = mlflow_model_folder(model_dir, model, Path(tmp) / "model")
             digest = sha256_of(folder / MODEL_FILE)
@@ -337,10 +363,12 @@ def log_run(
     smoke: list[dict[str, Any]],
     min_improvement: float,
     mlflow_settings: MlflowSettings,
+    knowledge_dir: Path | None = None,
 ) -> str:
-    """One MLflow run: parameters, every candidate's metrics, the evaluation and the smoke set
+    """One MLflow run: parameters, every candidate's metrics, the evaluation, the smoke set
     (``smoke.json``: held-out vignettes and the model's offline answers, which a deployment
-    must reproduce live). Returns the run id; the run is closed."""
+    must reproduce live) and the UI's knowledge tables (``knowledge/``, which the deployment
+    puts beside the served model). Returns the run id; the run is closed."""
     import mlflow
 
     params = {
@@ -361,6 +389,8 @@ def log_run(
             mlflow.log_metrics({f"{candidate}.{k}": v for k, v in scores.items()})
         mlflow.log_dict(evaluation, "evaluation.json")
         mlflow.log_dict(smoke, SMOKE_ARTIFACT)
+        if knowledge_dir is not None:
+            mlflow.log_artifacts(str(knowledge_dir), KNOWLEDGE_ARTIFACT)
         return run.info.run_id
 
 

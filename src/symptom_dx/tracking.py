@@ -19,6 +19,10 @@ from symptom_dx.settings import MlflowSettings
 from symptom_dx.storage import split_s3_uri
 
 CHAMPION = "champion"
+# A registered version's run holds, besides metrics: the smoke set (held-out vignettes and the
+# model's offline answers) and the UI's knowledge tables, which a deployment uses.
+SMOKE_ARTIFACT = "smoke.json"
+KNOWLEDGE_ARTIFACT = "knowledge"
 # Scores are compared at this many decimals, recorded or re-scored alike: a gate metric is a
 # share of ~1,200 vignettes, so finer differences are noise (and a score read back from a tag
 # must equal the one it was written from).

@@ -8,10 +8,12 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 from pods import named, remove_leftovers
 from testkit import REPO
 
 from pipelines.compile import image_targets
+from symptom_dx.deploy import TEMPLATE_KEY
 
 REPORT = REPO / "test-artifacts" / "images.json"
 
@@ -48,13 +50,17 @@ def report():
 
 @pytest.fixture(scope="session")
 def serving_pod(rendered_manifests) -> tuple[dict, dict]:
-    """The predictor's pod as KServe builds it in raw deployment mode: the ServingRuntime's
-    container, ``{{.Name}}`` filled in, the InferenceService's resources over the runtime's."""
+    """The predictor's pod as KServe builds it in raw deployment mode from what
+    `symptom-dx deploy` applies (the template with a release): the ServingRuntime's container,
+    ``{{.Name}}`` filled in, the InferenceService's resources over the runtime's and its args
+    after the runtime's. The checksum is left out: the tests load several models."""
     runtime = named(rendered_manifests, "ServingRuntime", "symptom-dx-runtime")
-    isvc = named(rendered_manifests, "InferenceService", "disease-classifier")
+    template = named(rendered_manifests, "ConfigMap", "symptom-dx-predictor")["data"]
+    isvc = yaml.safe_load(template[TEMPLATE_KEY])
     [container] = runtime["spec"]["containers"]
     container = json.loads(json.dumps(container).replace("{{.Name}}", isvc["metadata"]["name"]))
-    resources = isvc["spec"]["predictor"]["model"].get("resources")
-    if resources:
-        container["resources"] = resources
+    model = isvc["spec"]["predictor"]["model"]
+    if model.get("resources"):
+        container["resources"] = model["resources"]
+    container["args"] = [*container.get("args", []), *model.get("args", [])]
     return {}, container

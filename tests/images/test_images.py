@@ -20,7 +20,7 @@ import httpx
 import pytest
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from minio import Minio
-from pods import deployment_pod, readable_copy, running_pod, start_pod, wait_ready
+from pods import deployment_pod, named, readable_copy, running_pod, start_pod, wait_ready
 from testkit import REPO, S3_ACCESS_KEY, S3_SECRET_KEY
 
 from symptom_dx.settings import MODEL_NAME
@@ -293,15 +293,32 @@ def test_mlflow_serves_health_and_the_registry(
     data = tmp_path / "mlflow-data"
     data.mkdir()
     data.chmod(0o777)  # a fresh PVC, group-writable through fsGroup on a cluster
+    [auth_volume] = [v for v in pod_spec["volumes"] if "configMap" in v]
+    auth_ini = named(rendered_manifests, "ConfigMap", auth_volume["configMap"]["name"])["data"]
+    config = tmp_path / "auth-config"
+    config.mkdir()
+    for name, text in auth_ini.items():
+        (config / name).write_text(text)
+    readable_copy(config, tmp_path / "auth-config-ro")
+    admin = {
+        "MLFLOW_AUTH_ADMIN_USERNAME": "image-test-admin",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": "image-test-password-0123",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "image-test-flask-secret",
+    }
     with running_pod(
         pod_spec,
         container,
-        secrets={"model-store-credentials": s3_secret(s3_server.url)},
-        volumes={"data": data},
+        secrets={"model-store-credentials": s3_secret(s3_server.url), "mlflow-auth": admin},
+        volumes={"data": data, auth_volume["name"]: tmp_path / "auth-config-ro"},
     ) as pod:
         report["mlflow_cold_start_s"] = round(wait_ready(pod, container), 1)
         url = pod.url()
-        env = {**os.environ, "MLFLOW_TRACKING_URI": url}
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": url,
+            "MLFLOW_TRACKING_USERNAME": admin["MLFLOW_AUTH_ADMIN_USERNAME"],
+            "MLFLOW_TRACKING_PASSWORD": admin["MLFLOW_AUTH_ADMIN_PASSWORD"],
+        }
         script = """
 import mlflow, tempfile, pathlib
 from mlflow import MlflowClient
@@ -327,14 +344,16 @@ print(client.get_model_version_by_alias("image-test", "champion").version)
             for o in models_bucket.list_objects(MODELS_BUCKET, "mlflow-artifacts/", recursive=True)
         ]
         assert any(name.endswith("notes/note.txt") for name in stored), stored
-        # the Service's DNS name is an allowed Host (not 403 "Invalid Host header")
-        named = httpx.get(
-            f"{url}/api/2.0/mlflow/registered-models/get",
-            params={"name": "image-test"},
-            headers={"Host": "mlflow.mlflow.svc.cluster.local:5000"},
-            timeout=5,
+        # the Service's DNS name is an allowed Host (not 403 "Invalid Host header"), and the
+        # registry answers only with credentials
+        get = f"{url}/api/2.0/mlflow/registered-models/get"
+        host = {"Host": "mlflow.mlflow.svc.cluster.local:5000"}
+        credentials = (admin["MLFLOW_AUTH_ADMIN_USERNAME"], admin["MLFLOW_AUTH_ADMIN_PASSWORD"])
+        named_host = httpx.get(
+            get, params={"name": "image-test"}, headers=host, auth=credentials, timeout=5
         )
-        assert named.status_code == 200, named.text
+        assert named_host.status_code == 200, named_host.text
+        assert httpx.get(get, params={"name": "image-test"}, timeout=5).status_code == 401
 
 
 # -- components --------------------------------------------------------------------------------

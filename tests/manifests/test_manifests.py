@@ -19,7 +19,24 @@ import pytest
 import yaml
 from testkit import REPO
 
+from pipelines.compile import KUSTOMIZATION
+from symptom_dx.deploy import TEMPLATE_KEY, Release, inference_service
+from symptom_dx.settings import DeploySettings
+
 CRDS = REPO.parent / "shared" / "schemas" / "crds"
+EXAMPLE_RELEASE = Release(
+    "7", "s3://symptom-dx-models/models/disease-classifier/run", "ab" * 32, "r"
+)
+
+
+def predictor(objects) -> dict:
+    """The InferenceService `symptom-dx deploy` applies: the template, with a release."""
+    template = yaml.safe_load(
+        named(objects, "ConfigMap", "symptom-dx-predictor")["data"][TEMPLATE_KEY]
+    )
+    return inference_service(template, template["metadata"]["name"], EXAMPLE_RELEASE)
+
+
 HERE = Path(__file__).parent
 
 
@@ -58,27 +75,32 @@ def test_kustomize_renders_every_piece(objects):
         [
             "ConfigMap",
             "ConfigMap",
+            "ConfigMap",
+            "ConfigMap",
             "Deployment",
             "Deployment",
-            "InferenceService",
             "PersistentVolumeClaim",
             "PodMonitor",
             "PodMonitor",
             "PrometheusRule",
             "Service",
             "Service",
+            "Role",
+            "RoleBinding",
             "ServiceAccount",
             "ServiceAccount",
             "ServingRuntime",
         ]
     )
+    # No InferenceService: `symptom-dx deploy` makes it from the template with the champion.
+    assert not by_kind(objects, "InferenceService")
     # Namespaces belong to terraform/ (or helm/platform/README.md), never to this app.
     assert not by_kind(objects, "Namespace")
 
 
 def test_every_image_is_set_in_the_kustomization(objects):
     """One place to point the app at a registry: kustomization.yaml's images list."""
-    kustomization = yaml.safe_load((REPO / "manifests" / "kustomization.yaml").read_text())
+    kustomization = yaml.safe_load(KUSTOMIZATION.read_text())
     pinned = {f"{i.get('newName', i['name'])}:{i['newTag']}" for i in kustomization["images"]}
     used = set()
     for obj in objects:
@@ -118,7 +140,7 @@ def unknown_fields(obj, schema: dict, path: str = "") -> list[str]:
 def test_crd_objects_match_their_schemas(objects):
     schemas = crd_schemas()
     checked = 0
-    for obj in objects:
+    for obj in [*objects, predictor(objects)]:
         key = (obj["apiVersion"], obj["kind"])
         if key in schemas:
             # The CRDs' patterns are Go regular expressions: validate instances only, as the
@@ -156,7 +178,10 @@ def test_containers_run_as_non_root_without_capabilities(objects):
 
 
 def test_inference_service_uses_our_runtime_in_raw_mode(objects):
-    isvc = by_kind(objects, "InferenceService")[0]
+    template = named(objects, "ConfigMap", "symptom-dx-predictor")["data"][TEMPLATE_KEY]
+    # no placeholder: deploy sets the champion's
+    assert "storageUri" not in yaml.safe_load(template)["spec"]["predictor"]["model"]
+    isvc = predictor(objects)
     runtime = by_kind(objects, "ServingRuntime")[0]
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
     model = isvc["spec"]["predictor"]["model"]
@@ -164,7 +189,8 @@ def test_inference_service_uses_our_runtime_in_raw_mode(objects):
     assert model["modelFormat"]["name"] in {
         f["name"] for f in runtime["spec"]["supportedModelFormats"]
     }
-    assert model["storageUri"].startswith("s3://")
+    assert model["storageUri"] == EXAMPLE_RELEASE.storage_uri
+    assert model["args"] == [f"--model_sha256={EXAMPLE_RELEASE.model_sha256}"]
     assert {"v2", "grpc-v2"} <= set(runtime["spec"]["protocolVersions"])
     assert isvc["spec"]["predictor"]["serviceAccountName"] == "disease-classifier"
 
@@ -240,7 +266,7 @@ def test_promtool_unit_tests_the_alerts(rules_file):
 
 
 def test_schema_check_catches_a_misspelt_field(objects):
-    isvc = json.loads(json.dumps(by_kind(objects, "InferenceService")[0]))
+    isvc = predictor(objects)
     isvc["spec"]["predictor"]["model"]["storageURI"] = "s3://typo"
     schema = crd_schemas()[("serving.kserve.io/v1beta1", "InferenceService")]
     assert unknown_fields(isvc["spec"], schema["properties"]["spec"], "spec") == [
@@ -303,7 +329,8 @@ def test_mlflow_takes_bucket_access_from_the_secret_or_pod_identity(objects, mlf
     """MinIO mode: terraform's Secret (with MLFLOW_S3_ENDPOINT_URL); S3 mode: no Secret, and the
     service account terraform binds through EKS Pod Identity (namespace mlflow, name mlflow)."""
     assert mlflow["container"]["envFrom"] == [
-        {"secretRef": {"name": "model-store-credentials", "optional": True}}
+        {"secretRef": {"name": "model-store-credentials", "optional": True}},
+        {"secretRef": {"name": "mlflow-auth"}},  # the registry's admin: never optional
     ]
     assert mlflow["pod"]["serviceAccountName"] == "mlflow"
     account = named(objects, "ServiceAccount", "mlflow")
@@ -322,9 +349,13 @@ def test_mlflow_probes_its_health_endpoint(mlflow):
 
 
 @pytest.mark.integration
-def test_mlflow_command_answers_the_service_host_and_refuses_others(mlflow, tmp_path):
-    """The Deployment's exact `mlflow server` flags, run for real (database and address moved to
-    the test's own folder and loopback): the Service's Host header gets answers, others 403."""
+def test_mlflow_command_needs_credentials_and_answers_only_the_service_host(
+    objects, mlflow, tmp_path
+):
+    """The Deployment's exact `mlflow server` flags and auth configuration, run for real (its
+    files and address moved to the test's own folder and loopback): without credentials every
+    call is 401, so nothing can move the champion; with them, the Service's Host header gets
+    answers and other hosts 403."""
     from symptom_dx.local.services import LOOPBACK, free_port, spawn, wait_until
 
     args = dict(mlflow["args"])
@@ -332,12 +363,26 @@ def test_mlflow_command_answers_the_service_host_and_refuses_others(mlflow, tmp_
     args["host"] = LOOPBACK
     port = free_port()
     args["port"] = str(port)
+    [config] = [v["configMap"]["name"] for v in mlflow["pod"]["volumes"] if "configMap" in v]
+    ini = named(objects, "ConfigMap", config)["data"]["basic_auth.ini"]
+    (tmp_path / "basic_auth.ini").write_text(
+        ini.replace("sqlite:////mlflow/", f"sqlite:///{tmp_path}/")
+    )
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     argv = [str(mlflow_bin), *mlflow["container"]["command"][1:]]
     argv += [f"--{key}={value}" for key, value in args.items()]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    svc = spawn("mlflow", argv, tmp_path, {**env, "HOME": str(tmp_path)})
+    env |= {e["name"]: e["value"] for e in mlflow["container"]["env"]}
+    env |= {
+        "HOME": str(tmp_path),
+        "MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "basic_auth.ini"),
+        "MLFLOW_AUTH_ADMIN_USERNAME": "admin-test",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": "a-password-for-the-test-only",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-flask-secret-for-the-test",
+    }
+    svc = spawn("mlflow", argv, tmp_path, env)
     url = f"http://{LOOPBACK}:{port}"
+    auth = ("admin-test", "a-password-for-the-test-only")
     try:
         wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 90, "MLflow", svc.proc)
         search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
@@ -346,10 +391,17 @@ def test_mlflow_command_answers_the_service_host_and_refuses_others(mlflow, tmp_
             "mlflow.mlflow:5000",
             "localhost:5000",
         ):
-            answer = httpx.get(search, headers={"Host": host})
+            answer = httpx.get(search, headers={"Host": host}, auth=auth)
             assert answer.status_code == 200, (host, answer.text)
-        refused = httpx.get(search, headers={"Host": "attacker.example:5000"})
+        refused = httpx.get(search, headers={"Host": "attacker.example:5000"}, auth=auth)
         assert refused.status_code == 403
+        registry = f"{url}/api/2.0/mlflow/registered-models"
+        assert httpx.post(f"{registry}/create", json={"name": "m"}, auth=auth).status_code == 200
+        move = {"name": "m", "alias": "champion", "version": "1"}
+        anonymous = httpx.post(f"{registry}/alias", json=move)
+        assert anonymous.status_code == 401
+        wrong = httpx.post(f"{registry}/alias", json=move, auth=("admin-test", "guess"))
+        assert wrong.status_code == 401
     finally:
         svc.stop()
 
@@ -359,23 +411,19 @@ def test_readme_cluster_steps_match_the_manifests(objects):
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("## Running on a cluster") :]
     section = section[: section.index("\n## ", 1)]
-    # the UI's knowledge ConfigMap: same name, namespace and file names the Deployment mounts
+    # the UI's knowledge ConfigMap comes with the model (deploy writes it), not by hand
     ui = named(objects, "Deployment", "symptom-dx-ui")["spec"]["template"]["spec"]
     [knowledge] = [v["configMap"]["name"] for v in ui["volumes"] if "configMap" in v]
-    assert f"kubectl -n kserve-inference create configmap {knowledge}" in section
-    for name in ("symptom_Description.csv", "symptom_precaution.csv", "Symptom_severity.csv"):
-        assert f"--from-file={name}=" in section, name
+    assert knowledge == DeploySettings().knowledge_config_map
+    assert "create configmap" not in section
     # symptom-dx-config comes from manifests/kubeflow/configmap.yaml, not by hand
     assert named(objects, "ConfigMap", "symptom-dx-config")
-    assert "create configmap symptom-dx-config" not in section
-    # the champion's URI goes into the InferenceService these manifests create
-    isvc = by_kind(objects, "InferenceService")[0]["metadata"]
-    assert (
-        f"kubectl -n {isvc['namespace']} patch inferenceservice {isvc['name']} --type merge"
-        in section
-    )
-    assert "$(symptom-dx champion-uri)" in section
+    # the served model comes from the deploy command, never from the manifests
+    for command in ("symptom-dx deploy", "symptom-dx status", "symptom-dx rollback"):
+        assert command in section
+    assert "patch inferenceservice" not in section
     assert "kubectl apply -k manifests/" in section
+    assert "kubectl apply -k manifests/overlays/aws-s3/" in section
     # the gRPC address the README gives is the port the runtime declares
     [grpc] = [
         p

@@ -30,13 +30,14 @@ def test_ir_has_no_pip_step_and_attaches_secrets():
         "exec-train-candidates",
         "exec-evaluate-candidates",
         "exec-register-model",
+        "exec-deploy-model",
     }
     for executor in executors.values():
         container = executor["container"]
         assert container["image"] == kustomization_images()["components"]
         assert "pip install" not in " ".join(container["command"])
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for name in ("exec-ingest-dataset", "exec-register-model"):
+    for name in ("exec-ingest-dataset", "exec-register-model", "exec-deploy-model"):
         secret = k8s[name]["secretAsEnv"][0]
         assert secret["secretName"] == "model-store-credentials"
         assert secret["optional"] is True  # Pod Identity on AWS S3 needs no keys

@@ -1,6 +1,7 @@
 """Each component's function called directly (its python_func), no KFP runner."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from components.evaluate.component import evaluate_candidates
 from components.ingest.component import ingest_dataset
 from components.split.component import split_dataset
 from components.train.component import train_candidates
+from symptom_dx import kaggle
 from symptom_dx.config import DEFAULTS
+from symptom_dx.knowledge import KNOWLEDGE_FILES
 
 TRAIN_PARAMS = {
     k: getattr(DEFAULTS, k)
@@ -27,9 +30,11 @@ def ingested(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("components")
     dataset = artifact(dsl.Dataset, root / "dataset.csv")
     stats = artifact(dsl.Markdown, root / "statistics.md")
+    knowledge = artifact(dsl.Artifact, root / "knowledge")
     sha = ingest_dataset.python_func(
         dataset=dataset,
         statistics=stats,
+        knowledge=knowledge,
         source=str(data_dir / "Training.csv"),
         sha256="cc00c869b702c0c90eef3c1fb4d0b54f16965f8def2dec7e1bf91d0b76480ac3",
         store_in_bucket=False,
@@ -60,6 +65,28 @@ def test_split_writes_disjoint_pattern_sets(split):
     assert len(test_rows) == test_set.metadata["test_patterns"] and not train_rows & test_rows
 
 
+def test_ingest_checks_the_knowledge_tables_against_their_pins(
+    ingested, tmp_path, data_dir, capsys
+):
+    root, *_ = ingested
+    assert sorted(p.name for p in (root / "knowledge").iterdir()) == sorted(KNOWLEDGE_FILES)
+    edited = tmp_path / "edited"
+    shutil.copytree(data_dir, edited)
+    path = edited / "symptom_precaution.csv"
+    path.write_text(path.read_text().replace("consult", "ignore"))
+    with pytest.raises(SystemExit):
+        ingest_dataset.python_func(
+            dataset=artifact(dsl.Dataset, tmp_path / "out" / "dataset.csv"),
+            statistics=artifact(dsl.Markdown, tmp_path / "out" / "s.md"),
+            knowledge=artifact(dsl.Artifact, tmp_path / "out" / "knowledge"),
+            source=str(edited / "Training.csv"),
+            sha256=kaggle.sha256_pin("Training.csv"),
+            store_in_bucket=False,
+        )
+    assert "ingest: checksum mismatch for" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
 def test_ingest_writes_canonical_dataset_and_statistics(ingested):
     root, dataset, _stats, sha = ingested
     assert sha.startswith("cc00c869")
@@ -75,6 +102,7 @@ def test_ingest_rejects_a_wrong_checksum_and_writes_nothing(tmp_path, data_dir, 
         ingest_dataset.python_func(
             dataset=artifact(dsl.Dataset, out),
             statistics=artifact(dsl.Markdown, tmp_path / "s.md"),
+            knowledge=artifact(dsl.Artifact, tmp_path / "knowledge"),
             source=str(data_dir / "Training.csv"),
             sha256="0" * 64,
             store_in_bucket=False,

@@ -16,6 +16,7 @@ import pytest
 from minio import Minio
 from testkit import REPO, S3_ACCESS_KEY, S3_SECRET_KEY
 
+from symptom_dx.knowledge import KNOWLEDGE_FILES
 from symptom_dx.local.services import free_port
 from symptom_dx.vocabulary import vocabulary
 
@@ -98,7 +99,11 @@ def test_first_run_registers_and_promotes(two_runs, backend):
     assert {"model.joblib", "metadata.json", "MLmodel"} <= stored
     assert not any(n.endswith((".pkl", ".joblib")) for n in stored - {"model.joblib"})
     run_artifacts = [o for o in objects(s3, bucket, "mlflow-artifacts/") if v1.run_id in o]
-    assert sorted(o.rsplit("/", 1)[-1] for o in run_artifacts) == ["evaluation.json", "smoke.json"]
+    assert sorted(o.split(f"{v1.run_id}/artifacts/", 1)[-1] for o in run_artifacts) == [
+        "evaluation.json",
+        *sorted(f"knowledge/{name}" for name in KNOWLEDGE_FILES),
+        "smoke.json",
+    ]
     assert len(v1.tags["model_sha256"]) == 64
     assert any(
         k.startswith("datasets/") and k.endswith("/dataset.csv") for k in objects(s3, bucket)

@@ -48,12 +48,16 @@ module "eks" {
   addons = {
     vpc-cni = {
       before_compute = true
+      # Enforce the application's NetworkPolicies (manifests/security/).
+      configuration_values = jsonencode({ enableNetworkPolicy = "true" })
     }
     eks-pod-identity-agent = {
       before_compute = true
     }
     kube-proxy = {}
     coredns    = {}
+    # CPU and memory for the HorizontalPodAutoscaler KServe makes for the predictor.
+    metrics-server = {}
     aws-ebs-csi-driver = {
       pod_identity_association = [{
         role_arn        = aws_iam_role.ebs_csi.arn

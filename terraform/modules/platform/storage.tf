@@ -225,7 +225,7 @@ resource "kubernetes_secret_v1" "minio_workload_user" {
 # environment. KServe's controller does not pass those on to the storage
 # initializer: it builds the initializer's S3 settings from the annotations of
 # the Secret attached to the InferenceService's service account
-# (manifests/serving/serviceaccount.yaml), so the endpoint is repeated there,
+# (manifests/components/minio/), so the endpoint is repeated there,
 # as host:port without a scheme, with TLS off for the in-cluster MinIO.
 resource "kubernetes_secret_v1" "model_store" {
   for_each = local.use_minio ? local.bucket_workloads : {}
@@ -254,4 +254,46 @@ resource "kubernetes_secret_v1" "model_store" {
 
 locals {
   minio_workload_user = "symptom-dx"
+}
+
+# MLflow's basic-auth app: the admin user it creates at its first start (in
+# mlflow), and the same credentials for the pipeline steps that write to the
+# registry (in kubeflow). Nothing else in the cluster can move the champion.
+resource "random_password" "mlflow_admin" {
+  length  = 32
+  special = false
+}
+
+resource "random_password" "mlflow_flask_secret" {
+  length  = 48
+  special = false
+}
+
+resource "kubernetes_secret_v1" "mlflow_auth" {
+  metadata {
+    name      = "mlflow-auth"
+    namespace = kubernetes_namespace_v1.this["mlflow"].metadata[0].name
+  }
+
+  data = {
+    MLFLOW_AUTH_ADMIN_USERNAME     = local.mlflow_admin_user
+    MLFLOW_AUTH_ADMIN_PASSWORD     = random_password.mlflow_admin.result
+    MLFLOW_FLASK_SERVER_SECRET_KEY = random_password.mlflow_flask_secret.result
+  }
+}
+
+resource "kubernetes_secret_v1" "mlflow_credentials" {
+  metadata {
+    name      = "mlflow-credentials"
+    namespace = kubernetes_namespace_v1.this["kubeflow"].metadata[0].name
+  }
+
+  data = {
+    MLFLOW_TRACKING_USERNAME = local.mlflow_admin_user
+    MLFLOW_TRACKING_PASSWORD = random_password.mlflow_admin.result
+  }
+}
+
+locals {
+  mlflow_admin_user = "symptom-dx-admin"
 }
