@@ -12,7 +12,7 @@ TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PUSH ?= 0
 export DATA_DIR MLFLOW_PORT S3_PORT REGISTRY TAG PUSH
 
-.PHONY: help venv lock run serve test test-images bench lint format compile images clean
+.PHONY: help venv lock run serve test test-images test-cluster cluster-up cluster-down bench lint format compile images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,7 +23,8 @@ venv: ## create .venv from requirements.lock (once)
 lock: ## re-resolve requirements.lock, the one source of pins (venv and every image)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
-run: venv ## train, register and serve on the embedded default (local KFP, MLflow, S3, KServe, UI)
+run: venv ## train, register and serve on the embedded default (local KFP, MLflow, S3, KServe, UI, Prometheus)
+	@bash scripts/apt-deps.sh prometheus prometheus-alertmanager
 	@$(PY) -m pipelines.run_local run
 
 serve: venv ## serve a model: make serve MODEL_URI=<folder | s3://bucket/prefix (with AWS_* set)>
@@ -37,18 +38,33 @@ images: venv ## build the images as REGISTRY/<name>:TAG (PUSH=1 pushes) and poin
 	@bash scripts/images.sh
 
 test: venv ## unit, data, integration, browser, container and infrastructure tests
-	@bash scripts/apt-deps.sh chromium fonts-nanum prometheus docker.io debootstrap
+	@bash scripts/apt-deps.sh chromium fonts-nanum prometheus prometheus-alertmanager docker.io debootstrap
 	@REGISTRY= TAG= bash scripts/images.sh  # the images manifests/ names, which the tests run
-	@$(PY) -m pytest --ignore=tests/infra
+	@$(PY) -m pytest --ignore=tests/infra --ignore=tests/cluster
 	@bash scripts/test-infra.sh  # terraform fmt, checkov, tests/infra
 
 test-images: venv ## build the images and run only the container tests
 	@REGISTRY= TAG= bash scripts/images.sh
 	@$(PY) -m pytest tests/images
 
-bench: venv ## serving benchmark: ours vs stock-style KServe vs bare HTTP floor
-	@bash scripts/apt-deps.sh wrk
+cluster-up: venv ## a local single-node Kubernetes built from upstream modules, with KServe and MinIO (scripts/cluster/)
+	@bash scripts/cluster/build.sh --with-kserve
+	@bash scripts/cluster/up.sh
+	@bash scripts/cluster/kserve.sh install
+
+cluster-down: ## stop the local cluster: no process, mount or network namespace left
+	@bash scripts/cluster/down.sh
+
+test-cluster: venv ## the application applied, reconciled, served and operated on the local cluster (then stopped; KEEP_CLUSTER=1 keeps it)
+	@bash scripts/apt-deps.sh docker.io debootstrap
+	@REGISTRY= TAG= bash scripts/images.sh
+	@status=0; $(PY) -m pytest tests/cluster || status=$$?; \
+	  if [ "$${KEEP_CLUSTER:-0}" != 1 ]; then bash scripts/cluster/down.sh || status=1; fi; exit $$status
+
+bench: venv ## serving benchmark (ours vs stock-style KServe vs bare HTTP floor) and make run's memory
+	@bash scripts/apt-deps.sh wrk prometheus prometheus-alertmanager
 	@$(PY) bench/serving_bench.py
+	@$(PY) bench/stack_memory.py
 
 lint: venv ## ruff lint and format check
 	@$(PY) -m ruff check .
@@ -58,5 +74,6 @@ format: venv ## apply ruff formatting and safe fixes
 	@$(PY) -m ruff check --fix .
 	@$(PY) -m ruff format .
 
-clean: ## remove local state (MLflow db, S3 data, runs); keeps .venv
+clean: ## remove local state (MLflow db, S3 data, runs, the local cluster); keeps .venv and .tools
+	@if [ -d .state/cluster ]; then bash scripts/cluster/down.sh; fi  # never rm through live mounts
 	rm -rf .state

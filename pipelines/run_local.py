@@ -1,32 +1,47 @@
 """`make run`: the whole system on one machine, on 127.0.0.1 only.
 
 Starts a real S3 server (SeaweedFS) and a real MLflow server, runs the training pipeline with
-Kubeflow Pipelines' local runner, then serves the champion with the KServe model server and
-the Gradio UI until Ctrl+C. State lives under .state/ (git-ignored); a second run reuses it,
-so the registry keeps its versions and the champion gate has something to beat.
+Kubeflow Pipelines' local runner (in a process of its own), then serves the champion with the
+KServe model server and the Gradio UI, watched by Prometheus and Alertmanager, until Ctrl+C.
+State lives under .state/ (git-ignored); a second run reuses it, so the registry keeps its
+versions and the champion gate has something to beat. However the run ends (Ctrl+C, SIGTERM,
+SIGKILL), no process it started outlives it for long (``symptom_dx.local.lifecycle``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
-import signal
+import subprocess
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import typer
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from symptom_dx.errors import SymptomDxError
-from symptom_dx.local.services import ServiceError, start_mlflow, start_s3
+from symptom_dx.knowledge import KNOWLEDGE_FILES
+from symptom_dx.local.housekeeping import keep_newest
+from symptom_dx.local.lifecycle import Run, RunInProgress
+from symptom_dx.local.services import (
+    MlflowAuth,
+    Service,
+    ServiceError,
+    mlflow_exports_metrics,
+    start_mlflow,
+    start_s3,
+)
 from symptom_dx.settings import MODEL_NAME
 
 # make run works in the checkout: state and downloads stay beside the code (both git-ignored).
 REPO = Path(__file__).resolve().parents[1]
+MONITORING = REPO / "manifests" / "monitoring"
 
 
 class LocalRunSettings(BaseSettings):
@@ -42,10 +57,19 @@ class LocalRunSettings(BaseSettings):
     http_port: int = Field(8080, validation_alias="MODEL_HTTP_PORT")
     grpc_port: int = Field(8081, validation_alias="MODEL_GRPC_PORT")
     ui_port: int = Field(7860, validation_alias="UI_PORT")
+    prometheus_port: int = Field(9090, validation_alias="PROMETHEUS_PORT")
+    alertmanager_port: int = Field(9093, validation_alias="ALERTMANAGER_PORT")
+    # Every scrape and rule evaluation interval (e.g. "1s" in tests); empty: as the
+    # PodMonitors say, else kube-prometheus-stack's 30s.
+    prometheus_interval: str = Field("", validation_alias="PROMETHEUS_INTERVAL")
+    # Pipeline runs whose outputs stay under .state/pipeline-root (~60 MB each).
+    runs_kept: int = Field(3, ge=1, validation_alias="PIPELINE_RUNS_KEPT")
     bucket: str = Field("symptom-dx", validation_alias="SYMPTOM_DX_BUCKET")
     # "docker": every step runs in the components image (kfp.local.DockerRunner), as on a
     # cluster; "subprocess": in this virtual environment.
     runner: Literal["subprocess", "docker"] = Field("subprocess", validation_alias="KFP_RUNNER")
+    # The pipeline's deploy step, to the cluster the kubeconfig names (`make run` serves locally).
+    deploy: bool = Field(False, validation_alias="SYMPTOM_DX_DEPLOY")
 
 
 def say(message: str) -> None:
@@ -93,18 +117,26 @@ def start_backends(settings: LocalRunSettings, stack: ExitStack) -> dict[str, st
         "AWS_ENDPOINT_URL": s3.url,
         "AWS_DEFAULT_REGION": "us-east-1",
         "S3_VERIFY_SSL": "0",
+        # KServe's storage forks this many processes to download a model (~190 MB each, for a
+        # folder of two small files): one is plenty.
+        "S3_MAX_FILE_CONCURRENCY": "1",
         "MLFLOW_S3_ENDPOINT_URL": s3.url,
         "SYMPTOM_DX_BUCKET": settings.bucket,
     }
-    say(f"starting MLflow on 127.0.0.1:{settings.mlflow_port}")
+    say(f"starting MLflow on 127.0.0.1:{settings.mlflow_port} (basic-auth)")
+    auth = MlflowAuth.of_state(settings.state_dir)
     mlflow = start_mlflow(
         settings.state_dir / "mlflow",
         settings.mlflow_port,
         f"s3://{settings.bucket}/mlflow-artifacts",
         logs,
         env=env,
+        auth=auth,
     )
+    env |= auth.client_env()
     stack.callback(mlflow.stop)
+    if not mlflow.extra["metrics"]:
+        say("MLflow without /metrics: prometheus-flask-exporter is not installed (`make venv`)")
     env["MLFLOW_TRACKING_URI"] = mlflow.url
     return env
 
@@ -134,8 +166,12 @@ def docker_runner(pipeline_root: Path, error_file: Path) -> object:
     )
 
 
-def run_pipeline(settings: LocalRunSettings, source: str, sha256: str, **params) -> dict:
-    """Run the KFP pipeline locally; return the registry's view of the new version."""
+def run_pipeline(
+    settings: LocalRunSettings, source: str, sha256: str, knowledge: Path, **params
+) -> dict:
+    """Run the KFP pipeline locally; return the registry's view of the new version.
+
+    ``knowledge`` is the folder with the description, precaution and severity tables."""
     from kfp import local
 
     from symptom_dx.steps import ERROR_FILE_ENV
@@ -148,19 +184,42 @@ def run_pipeline(settings: LocalRunSettings, source: str, sha256: str, **params)
         runner = docker_runner(pipeline_root, error_file)
         if Path(source).is_file():  # the container sees only the pipeline root
             source = str(shutil.copy(source, pipeline_root / Path(source).name))
+        tables = pipeline_root / "knowledge"
+        tables.mkdir(exist_ok=True)
+        for name in KNOWLEDGE_FILES:
+            shutil.copy(knowledge / name, tables / name)
+        knowledge = tables
     else:
         runner = local.SubprocessRunner(use_venv=False)
-    local.init(runner=runner, pipeline_root=str(pipeline_root), raise_on_error=True)
+    # KFP's scratch folder: in .state (not a new /tmp/kfp-workspace-* per run), emptied after
+    workspace = settings.state_dir / "kfp-workspace"
+    local.init(
+        runner=runner,
+        pipeline_root=str(pipeline_root),
+        workspace_root=str(workspace),
+        raise_on_error=True,
+    )
     from pipelines.disease_training_pipeline import disease_training_pipeline
 
-    say("running pipeline disease-training: ingest -> train -> evaluate -> register")
+    say("running pipeline disease-training: ingest -> split -> train -> evaluate -> register")
     started = time.monotonic()
     try:
-        disease_training_pipeline(data_source=source, data_sha256=sha256, **params)
+        disease_training_pipeline(
+            data_source=source,
+            data_sha256=sha256,
+            knowledge_source=str(knowledge),
+            deploy=settings.deploy,
+            **params,
+        )
     except RuntimeError as e:
         if error_file.is_file():
             raise SymptomDxError(error_file.read_text().strip()) from None
         raise SymptomDxError(f"pipeline failed: {str(e).splitlines()[0]}") from None
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+        removed = keep_newest(pipeline_root, settings.runs_kept)
+        if removed:
+            say(f"removed {len(removed)} old pipeline run folders (keeping {settings.runs_kept})")
     return {"seconds": round(time.monotonic() - started, 1), **latest_registration()}
 
 
@@ -202,23 +261,66 @@ def serve(
     stack.callback(model.stop)
     ui = start_ui(model.url, settings.ui_port, data_dir, logs, env)
     stack.callback(ui.stop)
+    alertmanager, prometheus = start_monitoring(settings, env, model, ui, stack)
     typer.secho(
         f"\nmodel server  {model.url}/v2/models/{MODEL_NAME}  (gRPC 127.0.0.1:{settings.grpc_port})"
         f"\nweb UI        {ui.url}\nMLflow        {env['MLFLOW_TRACKING_URI']}"
+        f"  (user and password in {settings.state_dir}/mlflow-credentials)"
         f"\nS3            {env['AWS_ENDPOINT_URL']}  (keys in {settings.state_dir}/s3-credentials)"
+        f"\nPrometheus    {prometheus.url}  (targets: {prometheus.url}/targets)"
+        f"\nAlertmanager  {alertmanager.url}"
         "\n\nCtrl+C stops everything.",
         fg=typer.colors.GREEN,
     )
-    wait_for_interrupt([model, ui])
+    wait_for_interrupt([model, ui, alertmanager, prometheus])
 
 
-def wait_for_interrupt(services: list) -> None:
-    """Block until Ctrl+C or SIGTERM; fail if a served process dies on its own."""
+def start_monitoring(
+    settings: LocalRunSettings, env: dict, model: Service, ui: Service, stack: ExitStack
+) -> tuple[Service, Service]:
+    """Alertmanager, then Prometheus scraping the model server, the UI and MLflow with the
+    PrometheusRule's groups loaded; returns both."""
+    from symptom_dx.local.prometheus import (
+        MLFLOW_JOB,
+        ScrapeTarget,
+        start_alertmanager,
+        start_prometheus,
+    )
 
-    def interrupt(*_: object) -> None:
-        raise KeyboardInterrupt
+    logs = settings.state_dir / "logs"
+    state = settings.state_dir / "prometheus"
+    say(f"starting Alertmanager on 127.0.0.1:{settings.alertmanager_port}")
+    alertmanager = start_alertmanager(state / "alertmanager", settings.alertmanager_port, logs)
+    stack.callback(alertmanager.stop)
+    say(f"starting Prometheus on 127.0.0.1:{settings.prometheus_port}")
 
-    signal.signal(signal.SIGTERM, interrupt)
+    def host(url: str) -> str:
+        return url.removeprefix("http://")
+
+    targets = [
+        ScrapeTarget.from_podmonitor(MONITORING / "podmonitor-serving.yaml", host(model.url)),
+        ScrapeTarget.from_podmonitor(MONITORING / "podmonitor-ui.yaml", host(ui.url)),
+    ]
+    if mlflow_exports_metrics():
+        auth = MlflowAuth.of_state(settings.state_dir)
+        login = (auth.username, auth.password_file(settings.state_dir))
+        targets.append(ScrapeTarget(MLFLOW_JOB, host(env["MLFLOW_TRACKING_URI"]), login=login))
+    prometheus = start_prometheus(
+        state,
+        settings.prometheus_port,
+        targets,
+        MONITORING / "prometheusrule.yaml",
+        logs,
+        interval=settings.prometheus_interval,
+        alertmanager=host(alertmanager.url),
+    )
+    stack.callback(prometheus.stop)
+    return alertmanager, prometheus
+
+
+def wait_for_interrupt(services: list[Service]) -> None:
+    """Block until Ctrl+C, SIGTERM or SIGHUP (``lifecycle.Run`` turns each into
+    KeyboardInterrupt); fail if a served process dies on its own."""
     try:
         while True:
             for svc in services:
@@ -252,6 +354,14 @@ def report(result: dict) -> None:
     say(f"champion is version {result['champion']} at {result['champion_uri']}")
 
 
+class PipelineFailed(Exception):
+    """The pipeline's process failed; it has already said why."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
@@ -259,24 +369,55 @@ app = typer.Typer(add_completion=False, no_args_is_help=True)
 def run(
     serve_model: bool = typer.Option(True, "--serve/--no-serve", help="serve the champion"),
 ) -> None:
-    """Start local S3 and MLflow, train, evaluate, register, then serve model and UI."""
+    """Start local S3 and MLflow, train, evaluate, register, then serve model and UI with
+    Prometheus and Alertmanager."""
     settings = LocalRunSettings()
     try:
-        with ExitStack() as stack:
+        # Run: SIGTERM/SIGHUP stop it like Ctrl+C from here on, a reaper stops what it started
+        # if it is killed, and what an earlier killed run left is stopped first.
+        with Run(settings.state_dir, say), ExitStack() as stack:
             source, sha256, data_dir = resolve_data(settings)
             env = start_backends(settings, stack)
             os.environ.update(env)
-            result = run_pipeline(settings, source, sha256)
-            report(result)
+            result = run_pipeline_in_child(settings, source, sha256, data_dir)
             if serve_model:
                 serve(settings, env, result["champion_uri"], data_dir, stack)
-    except (SymptomDxError, ServiceError) as e:
+    except KeyboardInterrupt:
+        say("interrupted: everything make run started is stopped")
+        raise typer.Exit(130) from None
+    except PipelineFailed as e:
+        raise typer.Exit(e.code) from None  # the pipeline's process said why
+    except (SymptomDxError, ServiceError, RunInProgress) as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
 
 
+def run_pipeline_in_child(
+    settings: LocalRunSettings, source: str, sha256: str, knowledge: Path
+) -> dict:
+    """`train` in a process of its own, against the S3 and MLflow just started: KFP's and
+    MLflow's imports and whatever the steps leave in memory (~270 MB) go away with it, and
+    the process that stays to serve is small."""
+    result_file = settings.state_dir / "last-pipeline-result.json"
+    result_file.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "pipelines.run_local", "train"]
+    argv += ["--source", source, "--sha256", sha256, "--knowledge", str(knowledge)]
+    argv += ["--result", str(result_file)]
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0 or not result_file.is_file():
+        raise PipelineFailed(done.returncode or 1)
+    return json.loads(result_file.read_text())
+
+
 @app.command()
-def train() -> None:
+def train(
+    source: Annotated[str, typer.Option(hidden=True, help="what to ingest (run resolved)")] = "",
+    sha256: Annotated[str, typer.Option(hidden=True, help="its expected sha256")] = "",
+    knowledge: Annotated[
+        Path | None, typer.Option(hidden=True, help="folder of the knowledge tables")
+    ] = None,
+    result: Annotated[Path | None, typer.Option(hidden=True, help="write it here (JSON)")] = None,
+) -> None:
     """Run the pipeline locally against the S3 and MLflow the environment names.
 
     AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, SYMPTOM_DX_BUCKET and
@@ -284,9 +425,13 @@ def train() -> None:
     """
     settings = LocalRunSettings()
     try:
-        source, sha256, _ = resolve_data(settings)
+        if not source:
+            source, sha256, knowledge = resolve_data(settings)
         preflight()
-        report(run_pipeline(settings, source, sha256))
+        outcome = run_pipeline(settings, source, sha256, knowledge or Path(source).parent)
+        report(outcome)
+        if result is not None:
+            result.write_text(json.dumps(outcome))
     except SymptomDxError as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

@@ -51,10 +51,11 @@ def s3_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory, s3_server):
-    """A real MLflow server (sqlite + artifacts in the S3 server's bucket) on loopback."""
+    """A real MLflow server (sqlite + artifacts in the S3 server's bucket) on loopback, with
+    its basic-auth app as on the cluster; ``extra["env"]`` holds the S3 keys and the user."""
     from minio import Minio
 
-    from symptom_dx.local.services import start_mlflow
+    from symptom_dx.local.services import MlflowAuth, start_mlflow
 
     bucket = "symptom-dx"
     client = Minio(
@@ -64,8 +65,11 @@ def mlflow_server(tmp_path_factory, s3_server):
         client.make_bucket(bucket)
     root = tmp_path_factory.mktemp("mlflow")
     env = s3_env(s3_server.url, bucket)
-    svc = start_mlflow(root / "state", free_port(), f"s3://{bucket}/mlflow-artifacts", root, env)
-    svc.extra.update(env=env, bucket=bucket)
+    auth = MlflowAuth("test-admin", "test-mlflow-password-0123")
+    svc = start_mlflow(
+        root / "state", free_port(), f"s3://{bucket}/mlflow-artifacts", root, env, auth=auth
+    )
+    svc.extra.update(env={**env, **auth.client_env()}, bucket=bucket, auth=auth)
     yield svc
     svc.stop()
 

@@ -70,7 +70,7 @@ def objects(s3, bucket, prefix=""):
 
 
 def registry(env):
-    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    os.environ.update({k: v for k, v in env.items() if k.startswith("MLFLOW_")})
     from mlflow import MlflowClient
 
     return MlflowClient(env["MLFLOW_TRACKING_URI"])
