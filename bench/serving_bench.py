@@ -1,6 +1,10 @@
 """``make bench``: single-row REST throughput and latency of our predictor, side by side with
 a stock-style KServe sklearn predictor (same model.joblib) and a bare HTTP floor.
 
+Our predictor runs twice: with the JSON fast path (the default) and with ``--fast_path false``
+(every request through KServe's own FastAPI data plane), so the fast path's gain is measured
+in the same run.
+
 Every server runs pinned to core 0 (``taskset -c 0``), the load generator (wrk, one thread)
 on core 1, all on 127.0.0.1. For each server and concurrency (1, 8, 32): a short warm-up,
 then ``--duration`` seconds of keep-alive POSTs cycling through 64 different patients of 3
@@ -29,6 +33,8 @@ import numpy as np
 import orjson
 
 from serving.launcher import start_model_server
+from symptom_dx import contract
+from symptom_dx.contract import MODEL_NAME
 from symptom_dx.local.services import (
     LOOPBACK,
     Service,
@@ -41,7 +47,6 @@ from symptom_dx.local.services import (
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"
 CONCURRENCY = (1, 8, 32)
-MODEL = "disease-classifier"
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -63,17 +68,14 @@ def names_body(patients: list[list[int]]) -> bytes:
     from symptom_dx.vocabulary import vocabulary
 
     ids = vocabulary().ids
-    texts = [", ".join(ids[j] for j in p) for p in patients]
-    tensor = {"name": "symptoms", "datatype": "BYTES", "shape": [len(texts)], "data": texts}
-    return orjson.dumps({"inputs": [tensor]})
+    return orjson.dumps(contract.infer_request([[ids[j] for j in p] for p in patients]))
 
 
 def vector_body(patients: list[list[int]]) -> bytes:
-    X = np.zeros((len(patients), 132), dtype=np.float32)
+    X = np.zeros((len(patients), contract.N_SYMPTOMS), dtype=np.float32)
     for i, p in enumerate(patients):
         X[i, p] = 1
-    data = X.reshape(-1).tolist()
-    tensor = {"name": "input-0", "datatype": "FP32", "shape": [len(patients), 132], "data": data}
+    tensor = contract.VECTOR.tensor(list(X.shape), X.reshape(-1).tolist())
     return orjson.dumps({"inputs": [tensor]})
 
 
@@ -84,9 +86,12 @@ REPO = BENCH.parent
 # -- servers -----------------------------------------------------------------------------------
 
 
-def start_ours(model_dir: Path, logs: Path) -> tuple[Service, float]:
+def start_ours(model_dir: Path, logs: Path, fast_path: bool = True) -> tuple[Service, float]:
     t = time.monotonic()
-    svc = start_model_server(model_dir, free_port(), free_port(), logs, cpus=SERVER_CPU)
+    extra = () if fast_path else ("--fast_path", "false")
+    svc = start_model_server(
+        model_dir, free_port(), free_port(), logs, cpus=SERVER_CPU, extra_args=extra
+    )
     return svc, time.monotonic() - t
 
 
@@ -108,7 +113,7 @@ def _wait(svc: Service, port: int) -> Service:
     import httpx
 
     svc.url = f"http://{LOOPBACK}:{port}"
-    ready = f"{svc.url}/v2/models/{MODEL}/ready"
+    ready = f"{svc.url}/v2/models/{MODEL_NAME}/ready"
     try:
         wait_until(lambda: httpx.get(ready).status_code == 200, 30, svc.name, svc.proc)
     except ServiceError as e:
@@ -193,7 +198,7 @@ def main() -> int:
         vector_script = lua_script([vector_body([p]) for p in patients], work / "vector.lua")
         batch_names = lua_script([names_body(patients)], work / "names64.lua")
         batch_vectors = lua_script([vector_body(patients)], work / "vector64.lua")
-        infer = f"/v2/models/{MODEL}/infer"
+        infer = f"/v2/models/{MODEL_NAME}/infer"
 
         print("cold starts ...", flush=True)
         starts = []
@@ -208,6 +213,8 @@ def main() -> int:
         # does not decide a comparison.
         ours, _ = start_ours(nb_dir, logs)
         services.append(ours)
+        kserve_path, _ = start_ours(nb_dir, logs, fast_path=False)
+        services.append(kserve_path)
         stock_nb = start_stock(nb_dir, logs, "stock_nb")
         services.append(stock_nb)
         stock_rf = start_stock(rf_dir, logs, "stock_rf")
@@ -218,12 +225,15 @@ def main() -> int:
             "ours": (ours, names_script, CONCURRENCY),
             "ours_vector": (ours, vector_script, (8,)),
             "ours_64": (ours, batch_names, (8,)),
+            "kserve_path": (kserve_path, names_script, CONCURRENCY),
+            "kserve_path_vector": (kserve_path, vector_script, (8,)),
+            "kserve_path_64": (kserve_path, batch_names, (8,)),
             "stock_nb": (stock_nb, vector_script, CONCURRENCY),
             "stock_nb_64": (stock_nb, batch_vectors, (8,)),
             "stock_rf": (stock_rf, vector_script, CONCURRENCY),
             "floor": (floor, names_script, CONCURRENCY),
         }
-        for svc in (ours, stock_nb, stock_rf, floor):
+        for svc in (ours, kserve_path, stock_nb, stock_rf, floor):
             wrk(svc.url + infer, names_script if svc is floor else vector_script, 8, args.warmup)
         for round_ in range(args.rounds):
             print(f"round {round_ + 1}/{args.rounds} ...", flush=True)
@@ -248,6 +258,7 @@ def main() -> int:
 def report(r: dict) -> None:
     rows = [
         ("ours: names -> differential", "ours"),
+        ("ours, --fast_path false", "kserve_path"),
         ("stock-style KServe, NB", "stock_nb"),
         ("stock-style KServe, seed RF", "stock_rf"),
         ("floor: bare Starlette", "floor"),
@@ -263,17 +274,29 @@ def report(r: dict) -> None:
         )
         print(f"{label:30}{cells}")
     ours8, nb8, rf8, floor8 = (r[k][8]["rps"] for k in ("ours", "stock_nb", "stock_rf", "floor"))
-    v = r["ours_vector"][8]
-    print(f"\nours, [1,132] vector input, c=8: {v['rps']:.0f} req/s, p99 {v['p99_ms']:.2f} ms")
+    for label, key in (("ours", "ours_vector"), ("ours, --fast_path false", "kserve_path_vector")):
+        v = r[key][8]
+        print(f"\n{label}, [1,132] vector input, c=8: {v['rps']:.0f} req/s", end="")
+        print(f", p99 {v['p99_ms']:.2f} ms")
+    print("\nfast path / KServe's path (same server, --fast_path true / false):")
+    for c in CONCURRENCY:
+        gain = r["ours"][c]["rps"] / r["kserve_path"][c]["rps"]
+        print(f"  c={c:<2} single row  {gain:5.2f}x")
+    gain64 = r["ours_64"][8]["rps"] / r["kserve_path_64"][8]["rps"]
+    print(f"  c=8  64 patients  {gain64:5.2f}x")
     print("\nratios at c=8:")
     print(f"  ours / stock-style NB   {ours8 / nb8:5.2f}x   (goal >= 1.5x)")
     print(f"  ours / stock-style RF   {ours8 / rf8:5.2f}x")
     print(f"  ours / HTTP floor       {ours8 / floor8:5.1%}   (goal >= 20%)")
     print(f"  ours p99                {r['ours'][8]['p99_ms']:5.2f} ms (goal <= 5 ms)")
-    o64, s64 = r["ours_64"][8], r["stock_nb_64"][8]
     print("\n64 patients per request, c=8:")
-    print(f"  ours          {o64['rps'] * 64:8.0f} predictions/s (p99 {o64['p99_ms']:.1f} ms)")
-    print(f"  stock-style NB {s64['rps'] * 64:7.0f} predictions/s (p99 {s64['p99_ms']:.1f} ms)")
+    for label, key in (
+        ("ours", "ours_64"),
+        ("ours, --fast_path false", "kserve_path_64"),
+        ("stock-style NB", "stock_nb_64"),
+    ):
+        m = r[key][8]
+        print(f"  {label:24} {m['rps'] * 64:8.0f} predictions/s (p99 {m['p99_ms']:.1f} ms)")
     print(f"\ncold start to ready (median of 3): {r['cold_start_s']:.2f} s (goal <= 3 s)")
     print(f"resident memory after the runs: {r['rss_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f} MB)")
 

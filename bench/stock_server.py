@@ -3,9 +3,10 @@
 It does what KServe's sklearnserver does with ``PREDICT_PROBA=true``: load the one
 ``*.joblib`` in the model folder, ``get_predict_input`` -> ``predict_proba`` on the
 [N, 132] vector -> ``get_predict_response``, behind KServe's default stack (FastAPI request
-and response models, access log, timing and latency log lines). The only change is the bind
-address (loopback, like every local server here). The sklearnserver package itself is not on
-PyPI; it lives in KServe's repository and image.
+and response models, access log, timing and latency log lines). It runs in our
+``serving.server.ModelServer`` for the loopback address (and so with its error answers and
+limits, which cost nothing measurable) with the fast path off. The sklearnserver package
+itself is not on PyPI; it lives in KServe's repository and image.
 
     python bench/stock_server.py --model_dir DIR --http_port P --grpc_port Q
 """
@@ -21,7 +22,9 @@ from kserve import Model, model_server
 from kserve.errors import InferenceError, ModelMissingError
 from kserve.utils.utils import get_predict_input, get_predict_response
 
-from serving.server import LOOPBACK, ModelServer
+from serving.server import ModelServer
+from symptom_dx.contract import MODEL_NAME
+from symptom_dx.local.services import LOOPBACK
 
 MODEL_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 
@@ -51,7 +54,7 @@ class StockSKLearnModel(Model):
 def main() -> None:
     parser = argparse.ArgumentParser(parents=[model_server.parser])
     parser.add_argument("--model_dir", required=True)
-    parser.set_defaults(model_name="disease-classifier")
+    parser.set_defaults(model_name=MODEL_NAME)
     args, _ = parser.parse_known_args()
     model = StockSKLearnModel(args.model_name, args.model_dir)
     model.load()

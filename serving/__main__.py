@@ -1,9 +1,10 @@
 """``python -m serving --model_dir DIR_OR_URI [--http_port 8080 --grpc_port 8081 ...]``.
 
-KServe's flags (``kserve.model_server.parser``: ports, workers, gRPC, logging, ...) plus ours.
-Defaults differ from KServe's where a local run needs it: the model is ``disease-classifier``,
-the server binds 127.0.0.1 (the image passes ``--bind_address 0.0.0.0``), and no line is
-logged per request (``--enable_latency_logging true`` / ``--access_log true`` to turn on).
+KServe's flags (``kserve.model_server.parser``: ports, workers, gRPC, logging, ...) plus ours,
+as KServe's sklearnserver extends the same parser. Defaults differ from KServe's where a local
+run needs it: the model is ``disease-classifier``, the server binds 127.0.0.1 (the image passes
+``--bind_address=0.0.0.0``), and no line is logged per request (``--enable_latency_logging
+true`` / ``--access_log true`` to turn on).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 from serving.lean import trim_imports
 
@@ -20,7 +22,8 @@ trim_imports()
 from kserve import model_server  # noqa: E402
 from kserve.utils.utils import strtobool  # noqa: E402
 
-from serving.protocol import MODEL_NAME  # noqa: E402
+from symptom_dx.contract import HEADER_TIMEOUT_S, MODEL_NAME  # noqa: E402
+from symptom_dx.local.services import LOOPBACK  # noqa: E402
 
 logger = logging.getLogger("kserve")
 
@@ -39,13 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(s3://bucket/prefix needs AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...). Env: MODEL_DIR.",
     )
     parser.add_argument(
+        "--model_sha256",
+        default=os.environ.get("MODEL_SHA256", ""),
+        help="sha256 (hex) that model.joblib must have, checked before it is unpickled; the "
+        "one recorded at registration. Empty: no check. Env: MODEL_SHA256.",
+    )
+    parser.add_argument(
         "--model_cache_dir",
         default=None,
         help="Where remote models are downloaded (a fresh temporary folder by default).",
     )
     parser.add_argument(
         "--bind_address",
-        default=os.environ.get("SERVING_BIND_ADDRESS", "127.0.0.1"),
+        default=os.environ.get("SERVING_BIND_ADDRESS", LOOPBACK),
         help="Address REST and gRPC listen on; 0.0.0.0 in a container. Env: SERVING_BIND_ADDRESS.",
     )
     parser.add_argument(
@@ -58,7 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast_path",
         default=True,
         type=strtobool,
-        help="Answer plain JSON v2 infer requests without FastAPI's request models.",
+        help="Answer plain JSON v2 infer requests without FastAPI's request models "
+        "(serving.fast_path); false: every request through KServe's own data plane.",
+    )
+    parser.add_argument(
+        "--allow_repository_changes",
+        default=False,
+        type=strtobool,
+        help="Let the model repository extension (/v2/repository/models/<name>/load|unload, "
+        "gRPC RepositoryModelLoad|Unload) unload and load models. Off: they answer 403.",
+    )
+    parser.add_argument(
+        "--header_timeout",
+        default=HEADER_TIMEOUT_S,
+        type=float,
+        help="Seconds a client may take to send a request's headers before the connection "
+        "is closed (uvicorn itself only times idle keep-alive connections).",
     )
     parser.set_defaults(model_name=MODEL_NAME, enable_latency_logging=False)
     return parser
@@ -66,30 +90,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # KServe's v1 route answers with FastAPI's deprecated ORJSONResponse: one warning, nothing
+    # an operator can act on.
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     # Imported here: it pulls in the model stack, and --help should not wait for it.
     from serving.model import DiseaseClassifier
     from serving.server import ModelServer
     from symptom_dx.errors import SymptomDxError
 
-    server = ModelServer(
-        bind_address=args.bind_address,
-        access_log=args.access_log,
-        fast_path=args.fast_path,
-        http_port=args.http_port,
-        grpc_port=args.grpc_port,
-        workers=args.workers,
-        max_threads=args.max_threads,
-        max_asyncio_workers=args.max_asyncio_workers,
-        enable_grpc=args.enable_grpc,
-        enable_docs_url=args.enable_docs_url,
-        enable_latency_logging=args.enable_latency_logging,
-        access_log_format=args.access_log_format,
-        event_loop=args.event_loop,
-        timeout_keep_alive=args.timeout_keep_alive,
-        ssl_certfile=args.ssl_certfile,
-        ssl_keyfile=args.ssl_keyfile,
+    try:
+        server = ModelServer(
+            bind_address=args.bind_address,
+            access_log=args.access_log,
+            fast_path=args.fast_path,
+            allow_repository_changes=args.allow_repository_changes,
+            header_timeout=args.header_timeout,
+            http_port=args.http_port,
+            workers=args.workers,
+            grpc_port=args.grpc_port,
+            max_threads=args.max_threads,
+            max_asyncio_workers=args.max_asyncio_workers,
+            enable_grpc=args.enable_grpc,
+            enable_docs_url=args.enable_docs_url,
+            enable_latency_logging=args.enable_latency_logging,
+            access_log_format=args.access_log_format,
+            event_loop=args.event_loop,
+            timeout_keep_alive=args.timeout_keep_alive,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+        )
+    except ValueError as e:  # flags KServe accepts and this server does not (--workers)
+        logger.error("cannot serve %s: %s", args.model_name, e)
+        return 2
+    model = DiseaseClassifier(
+        args.model_name, args.model_dir, cache_dir=args.model_cache_dir, sha256=args.model_sha256
     )
-    model = DiseaseClassifier(args.model_name, args.model_dir, cache_dir=args.model_cache_dir)
     try:
         model.load()
     except SymptomDxError as e:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from serving.protocol import MODEL_NAME
+from symptom_dx.contract import MODEL_NAME
 from symptom_dx.local.services import LOOPBACK, Service, require_free, start
 
 

@@ -1,68 +1,99 @@
 """The KServe predictor: symptom names (or the 0/1 vector) in, ranked differential out.
 
-``DiseaseClassifier`` is a ``kserve.Model``: KServe's data plane calls ``predict`` for v1 REST,
-v2 gRPC and v2 REST requests it decodes itself. ``infer_json`` answers a v2 REST JSON body
-directly (bytes in, bytes out); ``serving.server`` routes plain JSON v2 infer requests to it
-and so skips FastAPI/pydantic request and response models, the slowest part of a small
-request. Both paths decode and encode through ``serving.protocol`` and rank through
-``symptom_dx``, so they answer the same.
+``DiseaseClassifier`` is a ``kserve.Model`` as KServe's sklearnserver is one: ``load`` reads the
+model folder and sets ``ready``; KServe's data plane calls ``preprocess`` (decode and validate
+the v1 or v2 request into a ``Query``), ``predict`` (rank) and ``postprocess`` (encode the v1
+or v2 answer) for v1 REST, v2 REST and v2 gRPC, and observes its latency histograms around
+them. Decoding and encoding follow ``serving.protocol``; ranking is ``symptom_dx``'s.
+
+A request with many symptoms is decoded and ranked in a worker thread, so health checks and
+small requests never wait behind it; ``symptom_dx.contract``'s limits bound its cost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-import numpy as np
 import orjson
 from kserve import Model
-from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME, get_labels
-from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-from serving import metrics
-from serving.protocol import (
-    MAX_PATIENTS,
-    MODEL_NAME,
-    Query,
-    RequestRejected,
-    decode_inputs,
-    input_types,
-    output_tensors,
-    output_types,
-    positions_from_names,
-    top_k_from,
-    v1_predictions,
-)
+from serving import metrics, protocol
+from serving.protocol import Query, RequestRejected, Tensor
 from serving.storage import fetch_model_dir
+from symptom_dx import contract
+from symptom_dx.contract import MODEL_NAME
 from symptom_dx.model import Differential, SymptomClassifier
 
 logger = logging.getLogger("kserve")
+T = TypeVar("T")
+
+# Requests with more characters of symptom names, or more symptoms, than these are decoded and
+# ranked in the worker thread (a one-symptom-list request is ~100 characters, ~3 symptoms).
+INLINE_CHARS = 4096
+INLINE_SYMPTOMS = 256
+
+
+@dataclass
+class Envelope:
+    """What the answer must echo of the request: protocol, id, binary outputs."""
+
+    v1: bool = False
+    request_id: str | None = None
+    binary_outputs: bool = False
+
+
+@dataclass
+class Decoded:
+    query: Query
+    envelope: Envelope
+
+
+@dataclass
+class Ranked:
+    query: Query
+    envelope: Envelope
+    results: list[Differential]
 
 
 class DiseaseClassifier(Model):
-    """Loads ``model.joblib`` + ``metadata.json`` from ``model_dir`` (a folder or a URI)."""
+    """Loads ``model.joblib`` + ``metadata.json`` from ``model_dir`` (a folder or a URI).
 
-    def __init__(self, name: str = MODEL_NAME, model_dir: str = "", cache_dir: str | None = None):
+    ``sha256`` (hex), if given, must be the digest of ``model.joblib``: it is checked before
+    the file is unpickled.
+    """
+
+    def __init__(
+        self,
+        name: str = MODEL_NAME,
+        model_dir: str = "",
+        cache_dir: str | None = None,
+        sha256: str = "",
+    ):
         super().__init__(name)
         self.model_dir = model_dir
         self.cache_dir = cache_dir
+        self.sha256 = sha256
         self.classifier: SymptomClassifier | None = None
-        self._metrics: metrics.ModelMetrics | None = None
-        labels = get_labels(name)
-        self._pre_hist = PRE_HIST_TIME.labels(**labels)
-        self._predict_hist = PREDICT_HIST_TIME.labels(**labels)
-        self._post_hist = POST_HIST_TIME.labels(**labels)
+        self.metrics: metrics.ModelMetrics | None = None
+        # One thread: large requests queue for it, and the event loop keeps answering.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-large")
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    # -- lifecycle ------------------------------------------------------------------------------
     def load(self) -> bool:
         path = fetch_model_dir(self.model_dir, self.cache_dir)
-        self.classifier = SymptomClassifier.load(path)
-        self._metrics = metrics.ModelMetrics(self.name, self.classifier.classes)
+        classifier = SymptomClassifier.load(path, sha256=self.sha256)
+        self.metrics = metrics.ModelMetrics(self.name, classifier.classes, classifier.reference)
+        self.classifier = classifier
         # Warm the caches (vocabulary, numpy kernels) so the first request is not the slow one.
-        warm = decode_inputs([("symptoms", "BYTES", [1], ["itching"])], None, self.n_classes)
-        self.rank(warm, record=False)
+        warm = Tensor(contract.SYMPTOMS.name, contract.BYTES, [1], ["itching"])
+        self.rank(self.decode([warm], None), record=False)
         self.ready = True
         return self.ready
 
@@ -71,159 +102,105 @@ class DiseaseClassifier(Model):
         return len(self.classifier.classes) if self.classifier else 0
 
     def get_input_types(self) -> list[dict]:
-        return input_types()
+        return protocol.input_types()
 
     def get_output_types(self) -> list[dict]:
-        return output_types()
+        return protocol.output_types()
 
-    # -- ranking ------------------------------------------------------------------------------
+    # -- the pieces every path shares ---------------------------------------------------------
+    def decode(self, tensors: list[Tensor], parameters: Any) -> Query:
+        """Input tensors and request parameters -> Query, or RequestRejected."""
+        return protocol.decode_inputs(tensors, parameters, self.n_classes)
+
+    def decode_json(self, body: bytes) -> tuple[Query, str | None]:
+        """A v2 JSON infer request body -> (Query, request id), or RequestRejected."""
+        tensors, parameters, request_id = protocol.parse_v2_json(body)
+        return self.decode(tensors, parameters), request_id
+
     def rank(self, query: Query, record: bool = True) -> list[Differential]:
         results = self.classifier.rank(query.present, query.top_k, absent=query.absent)
         if record:
-            self._metrics.ranked(query.present, results, query.form)
+            self.metrics.ranked(query.present, results, query.form)
         return results
 
-    # -- KServe data plane (v1 REST, v2 gRPC, v2 REST with binary tensors) ----------------------
-    def predict(
-        self, payload: dict | InferRequest, headers: dict[str, str] | None = None
-    ) -> dict | InferResponse:
+    def reject(self, error: RequestRejected) -> None:
+        """Count a rejected request and log its reason code (never its symptoms); the server's
+        edges call it (REST error handler, gRPC interceptor, fast path), once per request."""
+        self.metrics.rejected(error.reason_code)
+        logger.info("rejected a request to %s: %s", self.name, error.reason_code)
+
+    async def off_loop(self, large: bool, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``, in the worker thread when ``large``."""
+        if not large:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    # -- KServe's data plane: v1 REST, v2 REST (JSON and binary tensors), v2 gRPC ----------------
+    async def preprocess(
+        self, payload: dict | bytes | str | InferRequest, headers: dict[str, str] | None = None
+    ) -> Decoded:
         if isinstance(payload, InferRequest):
-            tensors = [(i.name, i.datatype, i.shape, _tensor_data(i)) for i in payload.inputs]
-            query = decode_inputs(tensors, payload.parameters, self.n_classes)
-            outputs = [
-                InferOutput(o["name"], o["shape"], o["datatype"], o["data"])
-                for o in output_tensors(self.rank(query), query.top_k)
-            ]
-            return InferResponse(
-                response_id=payload.id or str(uuid.uuid4()),
-                model_name=self.name,
-                infer_outputs=outputs,
-                use_binary_outputs=payload.use_binary_outputs,
-            )
-        if isinstance(payload, bytes | str):  # v1 body sent without a JSON content-type
+            tensors = [_tensor(i) for i in payload.inputs]
+            large = sum(_chars(t.data) for t in tensors) > INLINE_CHARS
+            query = await self.off_loop(large, self.decode, tensors, payload.parameters)
+            # parameters is a mapping now (decode checked it): binary_data_output can be read
+            envelope = Envelope(False, payload.id, payload.use_binary_outputs)
+            return Decoded(query, envelope)
+        if isinstance(payload, bytes | str):  # a v1 body sent without a JSON content-type
             try:
                 payload = orjson.loads(payload)
-            except orjson.JSONDecodeError as e:
-                raise RequestRejected("malformed_json", f"malformed JSON: {e}") from None
-        if isinstance(payload, dict):
-            return {"predictions": v1_predictions(self.rank(self._v1_query(payload)))}
-        raise RequestRejected("bad_input", f"unsupported request type {type(payload).__name__}")
+            except orjson.JSONDecodeError:
+                raise RequestRejected("malformed_json", "malformed JSON") from None
+        # v1 (not the fast path's protocol) is always decoded in the worker thread
+        query = await self.off_loop(True, protocol.v1_query, payload, self.n_classes)
+        return Decoded(query, Envelope(v1=True))
 
-    def _v1_query(self, payload: dict) -> Query:
-        """v1: ``{"instances": [["itching", "skin rash"], "fever, cough", ...], "top_k": 3}``."""
-        instances = payload.get("instances")
-        if not isinstance(instances, list) or not instances:
-            raise RequestRejected(
-                "bad_input",
-                '"instances" must be a non-empty list; each instance a list of symptom names '
-                "or one comma-separated string",
-            )
-        if len(instances) > MAX_PATIENTS:
-            raise RequestRejected("bad_shape", f"at most {MAX_PATIENTS} patients per request")
-        texts = []
-        for inst in instances:
-            if isinstance(inst, str):
-                texts.append(inst)
-            elif isinstance(inst, list) and all(isinstance(s, str) for s in inst):
-                texts.append(",".join(inst))
-            else:
-                raise RequestRejected(
-                    "bad_value",
-                    "each instance must be a list of symptom names or a comma-separated string",
-                )
-        params = {"top_k": payload["top_k"]} if "top_k" in payload else None
-        top_k = top_k_from(params, self.n_classes)
-        return Query(positions_from_names(texts), None, top_k, "names")
+    def validate(self, payload: Decoded) -> Decoded:
+        return payload  # preprocess has validated it against the contract
 
-    # -- v2 REST JSON fast path ---------------------------------------------------------------
-    def reject_too_large(self, limit: int) -> tuple[int, bytes]:
-        """413 for a body over ``limit`` bytes (counted as a rejection like any bad request)."""
-        e = RequestRejected("body_too_large", f"request body larger than {limit} bytes")
-        reject(self.name, e)
-        return 413, orjson.dumps({"error": str(e)})
+    async def predict(self, payload: Decoded, headers: dict[str, str] | None = None) -> Ranked:
+        query = payload.query
+        results = await self.off_loop(query.size > INLINE_SYMPTOMS, self.rank, query)
+        return Ranked(query, payload.envelope, results)
 
-    def infer_json(self, body: bytes) -> tuple[int, bytes]:
-        """A v2 REST JSON request body -> (HTTP status, JSON response body)."""
-        t0 = time.perf_counter()
+    async def postprocess(
+        self, result: Ranked, headers: dict[str, str] | None = None
+    ) -> dict | InferResponse:
+        if result.envelope.v1:
+            return {"predictions": protocol.v1_predictions(result.results)}
+        outputs = [
+            InferOutput(o["name"], o["shape"], o["datatype"], o["data"])
+            for o in protocol.output_tensors(result.results, result.query.top_k)
+        ]
+        return InferResponse(
+            response_id=result.envelope.request_id or str(uuid.uuid4()),
+            model_name=self.name,
+            infer_outputs=outputs,
+            use_binary_outputs=result.envelope.binary_outputs,
+        )
+
+
+def _tensor(infer_input: Any) -> Tensor:
+    """KServe's InferInput as a Tensor: JSON or gRPC contents, or raw binary data decoded by
+    KServe's own ``as_numpy`` (binary tensor extension, gRPC ``raw_input_contents``)."""
+    name, datatype, shape = infer_input.name, infer_input.datatype, infer_input.shape
+    t = Tensor(name, datatype, shape, infer_input.data)
+    if (t.data is None or (isinstance(t.data, list) and not t.data)) and datatype in _DECODABLE:
+        protocol.check_shape(t)
         try:
-            request = _parse_v2_json(body)
-            query = decode_inputs(request["inputs"], request["parameters"], self.n_classes)
-            t1 = time.perf_counter()
-            results = self.rank(query)
-            t2 = time.perf_counter()
-            response = orjson.dumps(
-                {
-                    "model_name": self.name,
-                    "model_version": None,
-                    "id": request["id"] or str(uuid.uuid4()),
-                    "parameters": None,
-                    "outputs": output_tensors(results, query.top_k),
-                }
-            )
-        except RequestRejected as e:
-            reject(self.name, e)
-            return 400, orjson.dumps({"error": str(e)})
-        except Exception:
-            logger.exception("internal error while answering an infer request")
-            return 500, b'{"error":"internal server error"}'
-        t3 = time.perf_counter()
-        self._pre_hist.observe(t1 - t0)
-        self._predict_hist.observe(t2 - t1)
-        self._post_hist.observe(t3 - t2)
-        return 200, response
-
-
-def reject(model_name: str, error: Exception) -> None:
-    """Count a rejected request and log its reason (never its symptoms)."""
-    reason = getattr(error, "reason_code", "bad_input")
-    metrics.rejected(model_name, reason)
-    logger.info("rejected a request to %s: %s", model_name, reason)
-
-
-def _tensor_data(infer_input: InferInput) -> Any:
-    """Tensor elements from KServe's InferInput (JSON/gRPC contents or raw binary)."""
-    if infer_input._raw_data is not None:  # binary tensor extension / gRPC raw contents
-        try:
-            return infer_input.as_numpy().reshape(-1).tolist()
-        except Exception:
+            return Tensor(name, datatype, shape, infer_input.as_numpy().reshape(-1))
+        except Exception:  # KServe's decoding raises struct.error, ValueError, TypeError, ...
             raise RequestRejected(
-                "bad_shape", f"input '{infer_input.name}' raw data does not match its shape"
+                "bad_shape", f"input '{name}' binary data does not match its datatype and shape"
             ) from None
-    data = infer_input.data
-    return data.reshape(-1).tolist() if isinstance(data, np.ndarray) else data
+    return t
 
 
-def _parse_v2_json(body: bytes) -> dict:
-    """Validate the envelope of a v2 JSON infer request (the tensors are checked later)."""
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise RequestRejected("malformed_json", f"malformed JSON: {e}") from None
-    if not isinstance(request, dict):
-        raise RequestRejected("malformed_json", "the request body must be a JSON object")
-    inputs = request.get("inputs")
-    if not isinstance(inputs, list):
-        raise RequestRejected("bad_input", '"inputs" must be a list of tensors')
-    tensors = []
-    for i, t in enumerate(inputs):
-        if not isinstance(t, dict):
-            raise RequestRejected("bad_input", f"inputs[{i}] must be an object")
-        name, datatype, shape = t.get("name"), t.get("datatype"), t.get("shape")
-        if not isinstance(name, str) or not isinstance(datatype, str):
-            raise RequestRejected("bad_input", f"inputs[{i}] needs a string name and datatype")
-        if not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-        ):
-            raise RequestRejected(
-                "bad_shape", f"input '{name}' shape must be a list of non-negative integers"
-            )
-        if "data" not in t:
-            raise RequestRejected("bad_input", f"input '{name}' has no data")
-        tensors.append((name, datatype.upper(), shape, t["data"]))
-    parameters = request.get("parameters")
-    if parameters is not None and not isinstance(parameters, dict):
-        raise RequestRejected("bad_input", '"parameters" must be an object')
-    request_id = request.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise RequestRejected("bad_input", '"id" must be a string')
-    return {"inputs": tensors, "parameters": parameters, "id": request_id}
+_DECODABLE = frozenset({contract.BYTES, *contract.VECTOR_DATATYPES})
+
+
+def _chars(data: Any) -> int:
+    """Characters of the text elements in tensor data (0 for numbers)."""
+    if not isinstance(data, list):
+        return 0
+    return sum(len(v) for v in data if isinstance(v, str | bytes))

@@ -1,44 +1,39 @@
-"""The v2 contract of the disease-classifier predictor: names, shapes, decoding, encoding.
+"""Tensors in, tensors out: the v2 contract (``symptom_dx.contract``) applied to requests.
 
-Everything about symptoms goes through ``symptom_dx``: this module only moves tensors in and
-out of the shapes the contract promises, and turns every bad request into a
-``RequestRejected`` (a ``kserve.errors.InvalidInput``, so a 400 / INVALID_ARGUMENT) that says
-what was wrong and carries a short reason code for the rejection counter.
+Decoding turns the tensors of a request into a ``Query`` (symptom positions per patient) and
+every bad request into a ``RequestRejected`` (a ``kserve.errors.InvalidInput``, so a 400 /
+INVALID_ARGUMENT) that says what was wrong and carries a reason code for the rejection
+counter. Encoding turns ranked differentials into the contract's output tensors. Everything
+about symptoms goes through ``symptom_dx``; nothing here is specific to REST, gRPC or JSON.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from kserve.errors import InvalidInput
 
+from symptom_dx import contract
 from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
 from symptom_dx.features import decode, fold_duplicates
 from symptom_dx.model import Differential
-from symptom_dx.settings import MODEL_NAME  # noqa: F401 - re-exported for serving
-from symptom_dx.vocabulary import vocabulary
+from symptom_dx.vocabulary import (
+    FuzzyBudget,
+    TooManyInexactNames,
+    split_symptom_list,
+    vocabulary,
+)
 
-INPUT_SYMPTOMS = "symptoms"
-INPUT_ABSENT = "absent"
-# What clients of KServe's stock sklearn runtime send; any other name works too.
-STOCK_VECTOR_INPUT = "input-0"
-DEFAULT_TOP_K = 5
-MAX_PATIENTS = 1024
-# One patient's comma-separated list: all 132 symptoms by their longest names fit in ~5 KB.
-MAX_ELEMENT_CHARS = 8192
-VECTOR_DATATYPES = frozenset(
-    {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
-     "UINT64", "BOOL"}
-)  # fmt: skip
-OUTPUTS = ("disease", "probability", "supporting_symptoms", "missing_symptoms", "next_question")
-
-# Reason codes of rejected requests (label values of the rejection counter).
+# Reason codes of rejected requests: the label values of the rejection counter.
 REASONS = (
     "unknown_symptom",
     "empty_symptoms",
+    "too_many_inexact_names",
     "bad_datatype",
     "bad_shape",
     "bad_value",
@@ -47,10 +42,12 @@ REASONS = (
     "malformed_json",
     "body_too_large",
 )
+_DIGITS = re.compile(r"[0-9]{1,4}")
+_SHOWN_CHARS = 40  # of a bad value echoed in a message
 
 
 class RequestRejected(InvalidInput):
-    """A bad request: ``reason`` is one of ``REASONS``, the message is for the caller."""
+    """A bad request: ``reason_code`` is one of ``REASONS``, the message is for the caller."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -66,65 +63,98 @@ class Query:
     top_k: int
     form: str  # "names" or "vector"
 
+    @property
+    def size(self) -> int:
+        """Symptoms in the request (what its ranking and encoding cost grows with)."""
+        return sum(map(len, self.present))
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """An input tensor as decoding needs it: data flat (row-major) or nested lists."""
+
+    name: str
+    datatype: str
+    shape: Sequence[int]
+    data: Any
+
 
 # -- metadata ----------------------------------------------------------------------------------
 def input_types() -> list[dict]:
-    n = vocabulary().size
-    return [
-        {"name": INPUT_SYMPTOMS, "datatype": "BYTES", "shape": [-1]},
-        {"name": INPUT_ABSENT, "datatype": "BYTES", "shape": [-1]},
-        {"name": STOCK_VECTOR_INPUT, "datatype": "FP32", "shape": [-1, n]},
-    ]
+    return [t.metadata() for t in contract.INPUTS]
 
 
 def output_types() -> list[dict]:
-    return [
-        {"name": "disease", "datatype": "BYTES", "shape": [-1, -1]},
-        {"name": "probability", "datatype": "FP32", "shape": [-1, -1]},
-        {"name": "supporting_symptoms", "datatype": "BYTES", "shape": [-1, -1]},
-        {"name": "missing_symptoms", "datatype": "BYTES", "shape": [-1, -1]},
-        {"name": "next_question", "datatype": "BYTES", "shape": [-1]},
-    ]
+    return [t.metadata() for t in contract.OUTPUTS]
 
 
 # -- decoding ----------------------------------------------------------------------------------
 def top_k_from(parameters: Mapping[str, Any] | None, limit: int) -> int:
-    """``top_k`` from v2 request parameters (REST dict values or gRPC InferParameter); it
-    must lie in 1..limit (the served model's number of diseases)."""
-    if not parameters or "top_k" not in parameters:
-        return DEFAULT_TOP_K
-    value = parameters["top_k"]
+    """``top_k`` from request parameters (REST values or gRPC InferParameter), 1..limit."""
+    if not parameters or contract.TOP_K not in parameters:
+        return contract.DEFAULT_TOP_K
+    value = parameters[contract.TOP_K]
     if hasattr(value, "WhichOneof"):  # gRPC InferParameter
         field = value.WhichOneof("parameter_choice")
         value = getattr(value, field) if field else None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
         raise RequestRejected(
-            "bad_top_k", f"parameter top_k must be an integer from 1 to {limit}, got {value!r}"
+            "bad_top_k",
+            f"parameter {contract.TOP_K} must be an integer from {contract.MIN_TOP_K} to "
+            f"{limit}, got {_shown(repr(value))}",
         )
     return value
 
 
-def _texts(name: str, datatype: str, shape: Sequence[int], data: Any) -> list[str]:
-    """A BYTES [N] (or [N, 1]) tensor's elements as str."""
-    if datatype != "BYTES":
+def check_shape(t: Tensor) -> list[int]:
+    """The shape as a list of non-negative ints, at most MAX_PATIENTS rows."""
+    shape = t.shape
+    if not isinstance(shape, list | tuple) or not all(
+        type(d) is int and d >= 0
+        for d in shape  # not bool, not float
+    ):
         raise RequestRejected(
-            "bad_datatype", f"input '{name}' must have datatype BYTES, got {datatype}"
+            "bad_shape", f"input '{t.name}' shape must be a list of non-negative integers"
         )
-    shape = list(shape)
+    if shape and shape[0] > contract.MAX_PATIENTS:
+        raise RequestRejected(
+            "bad_shape", f"at most {contract.MAX_PATIENTS} patients per request, got {shape[0]}"
+        )
+    return list(shape)
+
+
+def _flat(t: Tensor) -> list:
+    """The tensor's elements, flattened (one level of nesting, as JSON clients send rows)."""
+    data = t.data
+    if isinstance(data, np.ndarray):
+        return data.reshape(-1).tolist()
+    if not isinstance(data, list | tuple):
+        raise RequestRejected("bad_value", f"input '{t.name}' data must be a list")
+    for v in data:
+        if isinstance(v, list | tuple):
+            return [v for row in data for v in (row if isinstance(row, list | tuple) else [row])]
+    return list(data)
+
+
+def texts_of(t: Tensor) -> list[str]:
+    """A BYTES [N] (or [N, 1]) tensor's elements as str."""
+    if t.datatype != contract.BYTES:
+        raise RequestRejected(
+            "bad_datatype", f"input '{t.name}' must have datatype BYTES, got {_shown(t.datatype)}"
+        )
+    shape = check_shape(t)
     if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)) or shape[0] < 1:
         raise RequestRejected(
-            "bad_shape", f"input '{name}' must have shape [N] with N >= 1, got {shape}"
+            "bad_shape", f"input '{t.name}' must have shape [N] with N >= 1, got {shape}"
         )
-    values = list(data) if data is not None else []
-    if values and isinstance(values[0], list):  # nested [[...], ...] JSON
-        values = [v for row in values for v in (row if isinstance(row, list) else [row])]
+    values = _flat(t)
     if len(values) != shape[0]:
         raise RequestRejected(
-            "bad_shape", f"input '{name}' has shape {shape} but {len(values)} elements"
+            "bad_shape", f"input '{t.name}' has shape {shape} but {len(values)} elements"
         )
     out = []
     for v in values:
@@ -132,14 +162,15 @@ def _texts(name: str, datatype: str, shape: Sequence[int], data: Any) -> list[st
             try:
                 v = v.decode("utf-8")
             except UnicodeDecodeError:
-                raise RequestRejected("bad_value", f"input '{name}' is not UTF-8") from None
+                raise RequestRejected("bad_value", f"input '{t.name}' is not UTF-8") from None
         if not isinstance(v, str):
             raise RequestRejected(
-                "bad_value", f"input '{name}' elements must be strings, got {type(v).__name__}"
+                "bad_value", f"input '{t.name}' elements must be strings, got {type(v).__name__}"
             )
-        if len(v) > MAX_ELEMENT_CHARS:
+        if len(v) > contract.MAX_ELEMENT_CHARS:
             raise RequestRejected(
-                "bad_value", f"input '{name}' element longer than {MAX_ELEMENT_CHARS} characters"
+                "bad_value",
+                f"input '{t.name}' element longer than {contract.MAX_ELEMENT_CHARS} characters",
             )
         out.append(v)
     return out
@@ -149,43 +180,49 @@ def _prefix(i: int, n: int) -> str:
     return f"patient {i}: " if n > 1 else ""
 
 
-def positions_from_names(texts: Sequence[str], allow_empty: bool = False) -> list[list[int]]:
+def positions_from_names(
+    texts: Sequence[str], budget: FuzzyBudget, allow_empty: bool = False
+) -> list[list[int]]:
     """Comma-separated symptom lists -> symptom positions per patient, via the vocabulary."""
     vocab = vocabulary()
+    lists = [split_symptom_list(t) for t in texts]
     out: list[list[int]] = []
-    n = len(texts)
-    for i, text in enumerate(texts):
-        try:
-            ids = vocab.parse(text)
-        except UnknownSymptomError as e:
-            raise RequestRejected("unknown_symptom", f"{_prefix(i, n)}{e}") from None
-        except EmptySymptomsError as e:
-            if allow_empty:
-                out.append([])
-                continue
-            raise RequestRejected("empty_symptoms", f"{_prefix(i, n)}{e}") from None
-        out.append([vocab.position(s) for s in ids])
+    n = len(lists)
+    try:
+        vocab.check_budget(lists, budget)
+        for i, names in enumerate(lists):
+            try:
+                ids = vocab.resolve(names, budget)
+            except UnknownSymptomError as e:
+                raise RequestRejected("unknown_symptom", f"{_prefix(i, n)}{e}") from None
+            except EmptySymptomsError as e:
+                if not allow_empty:
+                    raise RequestRejected("empty_symptoms", f"{_prefix(i, n)}{e}") from None
+                ids = []
+            out.append([vocab.position(s) for s in ids])
+    except TooManyInexactNames as e:
+        raise RequestRejected("too_many_inexact_names", str(e)) from None
     return out
 
 
-def positions_from_vector(name: str, datatype: str, shape: Sequence[int], data: Any) -> list:
+def positions_from_vector(t: Tensor) -> list[list[int]]:
     """A 0/1 [N, 132] tensor in vocabulary order -> symptom positions per patient."""
-    width = vocabulary().size
-    shape = list(shape)
-    if len(shape) != 2 or shape[1] != width or shape[0] < 1:
+    shape = check_shape(t)
+    if len(shape) != 2 or shape[1] != contract.N_SYMPTOMS or shape[0] < 1:
         raise RequestRejected(
-            "bad_shape", f"input '{name}' must have shape [N, {width}], got {shape}"
+            "bad_shape", f"input '{t.name}' must have shape [N, {contract.N_SYMPTOMS}], got {shape}"
         )
     try:
-        X = data if isinstance(data, np.ndarray) else np.asarray(data, dtype=np.float64)
-        X = X.astype(np.float64, copy=False).reshape(shape)
-    except (ValueError, TypeError):
+        X = np.asarray(t.data if isinstance(t.data, np.ndarray) else _flat(t), dtype=np.float64)
+        X = X.reshape(shape)
+    except (ValueError, TypeError, OverflowError):
         raise RequestRejected(
-            "bad_shape", f"input '{name}' data does not fill shape {shape} with numbers"
+            "bad_shape", f"input '{t.name}' data does not fill shape {shape} with numbers"
         ) from None
     if not np.isin(X, (0, 1)).all():
-        raise RequestRejected("bad_value", f"input '{name}' must hold only 0 and 1")
+        raise RequestRejected("bad_value", f"input '{t.name}' must hold only 0 and 1")
     X = fold_duplicates(X)
+    vocab = vocabulary()
     out = []
     for i, row in enumerate(X):
         ids = decode(row)
@@ -193,64 +230,62 @@ def positions_from_vector(name: str, datatype: str, shape: Sequence[int], data: 
             raise RequestRejected(
                 "empty_symptoms", f"{_prefix(i, len(X))}no symptoms given: the row is all zeros"
             )
-        out.append([vocabulary().position(s) for s in ids])
+        out.append([vocab.position(s) for s in ids])
     return out
 
 
-def decode_inputs(
-    inputs: Sequence[tuple[str, str, Sequence[int], Any]], parameters: Any, n_classes: int
-) -> Query:
-    """(name, datatype, shape, data) per input tensor, plus request parameters -> Query."""
+def decode_inputs(inputs: Sequence[Tensor], parameters: Any, n_classes: int) -> Query:
+    """The input tensors and parameters of one request -> Query (or RequestRejected)."""
+    names, vector = contract.SYMPTOMS.name, contract.N_SYMPTOMS
     if not inputs:
         raise RequestRejected(
             "bad_input",
-            f"no inputs: send '{INPUT_SYMPTOMS}' (BYTES [N], comma-separated symptom names) "
-            f"or one [N, {vocabulary().size}] 0/1 vector input",
+            f"no inputs: send '{names}' (BYTES [N], comma-separated symptom names) "
+            f"or one [N, {vector}] 0/1 vector input",
         )
-    by_name: dict[str, tuple] = {}
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise RequestRejected("bad_input", '"parameters" must be an object')
+    by_name: dict[str, Tensor] = {}
     for t in inputs:
-        if t[0] in by_name:
-            raise RequestRejected("bad_input", f"input '{t[0]}' given twice")
-        by_name[t[0]] = t
+        if t.name in by_name:
+            raise RequestRejected("bad_input", f"input '{_shown(t.name)}' given twice")
+        by_name[t.name] = t
     top_k = top_k_from(parameters, n_classes)
-    symptoms = by_name.pop(INPUT_SYMPTOMS, None)
-    absent_t = by_name.pop(INPUT_ABSENT, None)
+    budget = FuzzyBudget(contract.MAX_INEXACT_NAMES)
+    symptoms = by_name.pop(names, None)
+    absent_t = by_name.pop(contract.ABSENT.name, None)
     if symptoms is not None:
         if by_name:
             raise RequestRejected(
-                "bad_input", f"unexpected input(s) beside '{INPUT_SYMPTOMS}': {sorted(by_name)}"
+                "bad_input", f"unexpected input(s) beside '{names}': {_shown(sorted(by_name))}"
             )
-        texts = _texts(*symptoms)
-        if len(texts) > MAX_PATIENTS:
-            raise RequestRejected("bad_shape", f"at most {MAX_PATIENTS} patients per request")
-        present = positions_from_names(texts)
+        present = positions_from_names(texts_of(symptoms), budget)
         form = "names"
     else:
         if len(by_name) != 1:
             raise RequestRejected(
                 "bad_input",
-                f"expected input '{INPUT_SYMPTOMS}' or exactly one [N, {vocabulary().size}] "
-                f"vector input, got {sorted(by_name) or 'none'}",
+                f"expected input '{names}' or exactly one [N, {vector}] vector input, "
+                f"got {_shown(sorted(by_name)) or 'none'}",
             )
-        name, datatype, shape, data = next(iter(by_name.values()))
-        if datatype not in VECTOR_DATATYPES:
+        (t,) = by_name.values()
+        if t.datatype not in contract.VECTOR_DATATYPES:
             raise RequestRejected(
                 "bad_datatype",
-                f"vector input '{name}' must be numeric or BOOL (e.g. FP32), got {datatype}",
+                f"vector input '{_shown(t.name)}' must be numeric or BOOL (e.g. FP32), "
+                f"got {_shown(t.datatype)}",
             )
-        if shape and shape[0] > MAX_PATIENTS:
-            raise RequestRejected("bad_shape", f"at most {MAX_PATIENTS} patients per request")
-        present = positions_from_vector(name, datatype, shape, data)
+        present = positions_from_vector(t)
         form = "vector"
     absent = None
     if absent_t is not None:
-        texts = _texts(*absent_t)
+        texts = texts_of(absent_t)
         if len(texts) != len(present):
             raise RequestRejected(
                 "bad_shape",
-                f"input '{INPUT_ABSENT}' has {len(texts)} elements for {len(present)} patients",
+                f"input '{absent_t.name}' has {len(texts)} elements for {len(present)} patients",
             )
-        absent = positions_from_names(texts, allow_empty=True)
+        absent = positions_from_names(texts, budget, allow_empty=True)
         ids = vocabulary().ids
         for i, (yes, no) in enumerate(zip(present, absent, strict=True)):
             if both := sorted(set(yes) & set(no)):
@@ -262,36 +297,89 @@ def decode_inputs(
     return Query(present, absent, top_k, form)
 
 
+def parse_v2_json(body: bytes) -> tuple[list[Tensor], Any, str | None]:
+    """A v2 JSON infer request body -> (input tensors, parameters, id); the tensors themselves
+    are checked by ``decode_inputs``."""
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise RequestRejected("malformed_json", f"malformed JSON: {e}") from None
+    if not isinstance(request, dict):
+        raise RequestRejected("malformed_json", "the request body must be a JSON object")
+    inputs = request.get("inputs")
+    if not isinstance(inputs, list):
+        raise RequestRejected("bad_input", '"inputs" must be a list of tensors')
+    tensors = []
+    for i, t in enumerate(inputs):
+        if not isinstance(t, dict):
+            raise RequestRejected("bad_input", f"inputs[{i}] must be an object")
+        name, datatype = t.get("name"), t.get("datatype")
+        if not isinstance(name, str) or not isinstance(datatype, str):
+            raise RequestRejected("bad_input", f"inputs[{i}] needs a string name and datatype")
+        if "data" not in t:
+            raise RequestRejected("bad_input", f"input '{_shown(name)}' has no data")
+        tensors.append(Tensor(name, datatype.upper(), t.get("shape"), t["data"]))
+    request_id = request.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise RequestRejected("bad_input", '"id" must be a string')
+    return tensors, request.get("parameters"), request_id
+
+
+def v1_query(payload: Any, n_classes: int) -> Query:
+    """v1: ``{"instances": [["itching", "skin rash"], "fever, cough", ...], "top_k": 3}``."""
+    instances = payload.get("instances") if isinstance(payload, dict) else None
+    if not isinstance(instances, list) or not instances:
+        raise RequestRejected(
+            "bad_input",
+            '"instances" must be a non-empty list; each instance a list of symptom names '
+            "or one comma-separated string",
+        )
+    if len(instances) > contract.MAX_PATIENTS:
+        raise RequestRejected("bad_shape", f"at most {contract.MAX_PATIENTS} patients per request")
+    texts = []
+    for inst in instances:
+        if isinstance(inst, list) and all(isinstance(s, str) for s in inst):
+            inst = contract.LIST_SEPARATOR.join(inst)
+        if not isinstance(inst, str):
+            raise RequestRejected(
+                "bad_value",
+                "each instance must be a list of symptom names or a comma-separated string",
+            )
+        texts.append(inst)
+    tensor = Tensor(contract.SYMPTOMS.name, contract.BYTES, [len(texts)], texts)
+    params = {contract.TOP_K: payload[contract.TOP_K]} if contract.TOP_K in payload else None
+    return decode_inputs([tensor], params, n_classes)
+
+
+def _shown(value: Any) -> str:
+    """A client's value, cut short, for an error message."""
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
 # -- encoding ----------------------------------------------------------------------------------
 def output_tensors(results: Sequence[Differential], top_k: int) -> list[dict]:
-    """The five v2 output tensors (data flattened row-major), as plain dicts."""
+    """The contract's output tensors (data flat, row-major), as v2 JSON dicts."""
     n = len(results)
     k = len(results[0].diseases) if results else top_k
+    join = contract.LIST_SEPARATOR.join
     diseases: list[str] = []
-    probs: list[float] = []
+    probabilities: list[float] = []
     supporting: list[str] = []
     missing: list[str] = []
     for r in results:
         diseases.extend(r.diseases)
-        probs.extend(r.probabilities)
-        supporting.extend(",".join(s) for s in r.supporting)
-        missing.extend(",".join(m) for m in r.missing)
+        probabilities.extend(r.probabilities)
+        supporting.extend(join(s) for s in r.supporting)
+        missing.extend(join(m) for m in r.missing)
+    probabilities = np.asarray(probabilities, dtype=np.float32).tolist()
+    questions = [r.next_question or "" for r in results]
     return [
-        {"name": "disease", "datatype": "BYTES", "shape": [n, k], "data": diseases},
-        {
-            "name": "probability",
-            "datatype": "FP32",
-            "shape": [n, k],
-            "data": np.asarray(probs, dtype=np.float32).tolist(),
-        },
-        {"name": "supporting_symptoms", "datatype": "BYTES", "shape": [n, k], "data": supporting},
-        {"name": "missing_symptoms", "datatype": "BYTES", "shape": [n, k], "data": missing},
-        {
-            "name": "next_question",
-            "datatype": "BYTES",
-            "shape": [n],
-            "data": [r.next_question or "" for r in results],
-        },
+        contract.DISEASE.tensor([n, k], diseases),
+        contract.PROBABILITY.tensor([n, k], probabilities),
+        contract.SUPPORTING.tensor([n, k], supporting),
+        contract.MISSING.tensor([n, k], missing),
+        contract.NEXT_QUESTION.tensor([n], questions),
     ]
 
 
@@ -301,9 +389,9 @@ def v1_predictions(results: Sequence[Differential]) -> list[dict]:
         {
             "diseases": r.diseases,
             "probabilities": [round(p, 6) for p in r.probabilities],
-            "supporting_symptoms": r.supporting,
-            "missing_symptoms": r.missing,
-            "next_question": r.next_question or "",
+            contract.SUPPORTING.name: r.supporting,
+            contract.MISSING.name: r.missing,
+            contract.NEXT_QUESTION.name: r.next_question or "",
         }
         for r in results
     ]

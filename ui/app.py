@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from symptom_dx import contract
 from symptom_dx.i18n import DEFAULT_LANGUAGE, LANGUAGES, translations
 from symptom_dx.knowledge import Knowledge
 from ui import callbacks
@@ -48,9 +49,17 @@ CSS = """
 
 
 def build_app(
-    client: ModelClient, knowledge: Knowledge, top_k: int = 5, status_every: float = STATUS_EVERY
+    client: ModelClient,
+    knowledge: Knowledge,
+    top_k: int = contract.DEFAULT_TOP_K,
+    status_every: float = STATUS_EVERY,
 ) -> gr.Blocks:
-    """The page. ``client`` reaches the model server; ``knowledge`` holds the side tables."""
+    """The page. ``client`` reaches the model server; ``knowledge`` holds the side tables.
+
+    Every event takes its inputs as sent (``preprocess=False``) and checks them with
+    ``callbacks.chosen_symptoms``/``chosen_language``: Gradio's own check of a picker value
+    prints the value (a symptom) to the log when it refuses it.
+    """
     en = translations(DEFAULT_LANGUAGE)
     language_choices = [(translations(lang).name, lang) for lang in LANGUAGES]
 
@@ -122,11 +131,14 @@ def build_app(
             return gr.skip() if line is None else line
 
         def on_submit(present: list[str], lang: str):
+            present, lang = callbacks.chosen_symptoms(present), callbacks.chosen_language(lang)
             outcome = callbacks.diagnose(client, knowledge, present, (), top_k)
             return [outcome, server_update(outcome, lang), *show(outcome, lang)]
 
         def on_answer(has_it: bool):
             def handler(present: list[str], outcome: Outcome, lang: str):
+                present = callbacks.chosen_symptoms(present)
+                lang = callbacks.chosen_language(lang)
                 new = callbacks.answer(
                     client, knowledge, present, outcome.absent, outcome.question, has_it, top_k
                 )
@@ -135,14 +147,18 @@ def build_app(
             return handler
 
         def on_free_text(text: str, present: list[str], lang: str):
+            text = text if isinstance(text, str) else ""
+            present, lang = callbacks.chosen_symptoms(present), callbacks.chosen_language(lang)
             chosen, message = callbacks.add_free_text(text, present, lang)
             return chosen, message, ""
 
         def on_clear(lang: str):
+            lang = callbacks.chosen_language(lang)
             outcome = Outcome()
             return [outcome, [], "", "", *show(outcome, lang)]
 
         def on_language(lang: str, outcome: Outcome):
+            lang = callbacks.chosen_language(lang)
             tr = translations(lang)
             return [
                 _title_md(lang),
@@ -171,31 +187,30 @@ def build_app(
             [picker, language],
             [outcome_state, server, *view_outputs],
             api_name="diagnose",
+            preprocess=False,
         )
-        yes.click(
-            on_answer(True),
-            [picker, outcome_state, language],
-            [outcome_state, picker, server, *view_outputs],
-            api_name="answer_yes",
-        )
-        no.click(
-            on_answer(False),
-            [picker, outcome_state, language],
-            [outcome_state, picker, server, *view_outputs],
-            api_name="answer_no",
-        )
+        for button, has_it, api_name in ((yes, True, "answer_yes"), (no, False, "answer_no")):
+            button.click(
+                on_answer(has_it),
+                [picker, outcome_state, language],
+                [outcome_state, picker, server, *view_outputs],
+                api_name=api_name,
+                preprocess=False,
+            )
         gr.on(
             [add_text.click, free_text.submit],
             on_free_text,
             [free_text, picker, language],
             [picker, understood, free_text],
             api_name="free_text",
+            preprocess=False,
         )
         clear.click(
             on_clear,
             [language],
             [outcome_state, picker, understood, free_text, *view_outputs],
             api_name="clear",
+            preprocess=False,
         )
         language.change(
             on_language,
@@ -216,15 +231,17 @@ def build_app(
                 *view_outputs,
             ],
             api_name="language",
+            preprocess=False,
         )
         timer = gr.Timer(status_every)
         gr.on(
             [demo.load, timer.tick],
-            lambda lang: callbacks.server_status(client, lang),
+            lambda lang: callbacks.server_status(client, callbacks.chosen_language(lang)),
             [language],
             [server],
             show_progress="hidden",
             api_name="server_status",
+            preprocess=False,
         )
     return demo
 

@@ -25,7 +25,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from symptom_dx.i18n import DEFAULT_LANGUAGE, Translations, translations
+from symptom_dx import contract
+from symptom_dx.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translations, translations
 from symptom_dx.knowledge import URGENT_SEVERITY, Knowledge
 from symptom_dx.vocabulary import vocabulary
 from ui.client import (
@@ -84,6 +85,26 @@ class View:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+# -- what the page sends ------------------------------------------------------------------------
+# The page's events take their inputs unchecked by Gradio (whose refusal of a value outside a
+# picker's choices prints the value to the log): these keep what the page can offer.
+def chosen_symptoms(values: Sequence[str] | None) -> list[str]:
+    """The selectable symptom ids among ``values`` (anything else is dropped, unlogged)."""
+    selectable = _selectable_ids()
+    if not isinstance(values, list | tuple):
+        return []
+    return [v for v in values if isinstance(v, str) and v in selectable]
+
+
+def chosen_language(value: object) -> str:
+    """``value`` if it is a language the page offers, else the default."""
+    return value if isinstance(value, str) and value in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _selectable_ids() -> frozenset[str]:
+    return frozenset(s.id for s in vocabulary().selectable)
+
+
 # -- picking symptoms ---------------------------------------------------------------------------
 def picker_choices(language: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
     """(display label, symptom id) for every selectable symptom, shortest label first.
@@ -128,7 +149,7 @@ def diagnose(
     knowledge: Knowledge,
     present: Sequence[str] | None,
     absent: Sequence[str] | None = (),
-    top_k: int = 5,
+    top_k: int = contract.DEFAULT_TOP_K,
 ) -> Outcome:
     """Ask the model server for the ranked differential of ``present`` (minus ``absent``)."""
     present = tuple(dict.fromkeys(present or ()))
@@ -159,7 +180,7 @@ def answer(
     absent: Sequence[str] | None,
     question: str | None,
     has_it: bool,
-    top_k: int = 5,
+    top_k: int = contract.DEFAULT_TOP_K,
 ) -> Outcome:
     """Record a yes/no answer to ``question`` and ask again with it."""
     present, absent = list(present or ()), list(absent or ())

@@ -1,7 +1,8 @@
 """A small client of the model server's KServe v2 REST endpoint.
 
-One request per call, one patient per request. Connection errors, time-outs and 5xx answers
-become ``ModelServerUnavailable`` (the page says the server is down); a 400 becomes
+One request per call, one patient per request; names, tensors and limits come from
+``symptom_dx.contract``. Connection errors, time-outs and 5xx answers become
+``ModelServerUnavailable`` (the page says the server is down); a 400 becomes
 ``ModelServerRejected`` carrying the server's own message. Symptom payloads are never logged.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from symptom_dx import contract
 from ui.metrics import BACKEND_CALLS, BACKEND_ERRORS
 
 
@@ -47,7 +49,7 @@ class ModelClient:
     def __init__(
         self,
         base_url: str,
-        model_name: str = "disease-classifier",
+        model_name: str = contract.MODEL_NAME,
         timeout: float = 3.0,
         transport: httpx.BaseTransport | None = None,
     ):
@@ -74,13 +76,13 @@ class ModelClient:
         return True
 
     def infer(
-        self, symptoms: Sequence[str], absent: Sequence[str] = (), top_k: int = 5
+        self,
+        symptoms: Sequence[str],
+        absent: Sequence[str] = (),
+        top_k: int = contract.DEFAULT_TOP_K,
     ) -> Prediction:
         """Rank diseases for one person's symptoms (canonical ids) and denied symptoms."""
-        inputs: list[dict[str, Any]] = [_bytes_input("symptoms", symptoms)]
-        if absent:
-            inputs.append(_bytes_input("absent", absent))
-        body = {"inputs": inputs, "parameters": {"top_k": int(top_k)}}
+        body = contract.infer_request([symptoms], [absent] if absent else None, int(top_k))
         answer = self._call("infer", "POST", f"/v2/models/{self.model_name}/infer", json=body)
         try:
             return _parse_prediction(answer)
@@ -127,14 +129,6 @@ def _record(call: str, outcome: str, started: float) -> None:
         BACKEND_ERRORS.labels(outcome).inc()
 
 
-def _bytes_input(name: str, ids: Sequence[str]) -> dict[str, Any]:
-    return {"name": name, "datatype": "BYTES", "shape": [1], "data": [",".join(ids)]}
-
-
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in str(text).split(",") if p.strip())
-
-
 def _rows(output: dict[str, Any]) -> list[Any]:
     """The first patient's row of a v2 output tensor (data is flat, row-major)."""
     shape = output.get("shape") or [len(output["data"])]
@@ -145,21 +139,19 @@ def _rows(output: dict[str, Any]) -> list[Any]:
 
 def _parse_prediction(answer: dict[str, Any]) -> Prediction:
     outputs = {o["name"]: o for o in answer["outputs"]}
-    diseases = [str(d) for d in _rows(outputs["disease"])]
-    probabilities = [float(p) for p in _rows(outputs["probability"])]
-    supporting = _rows(outputs["supporting_symptoms"])
-    missing = _rows(outputs["missing_symptoms"])
+    diseases = [str(d) for d in _rows(outputs[contract.DISEASE.name])]
+    probabilities = [float(p) for p in _rows(outputs[contract.PROBABILITY.name])]
+    supporting = _rows(outputs[contract.SUPPORTING.name])
+    missing = _rows(outputs[contract.MISSING.name])
     if not len(diseases) == len(probabilities) == len(supporting) == len(missing):
         raise ValueError("output tensors have different widths")
-    question = ""
-    if "next_question" in outputs and outputs["next_question"]["data"]:
-        question = str(outputs["next_question"]["data"][0])
+    question = outputs.get(contract.NEXT_QUESTION.name, {}).get("data") or [""]
     return Prediction(
         candidates=tuple(
-            Candidate(d, p, _split(s), _split(m))
+            Candidate(d, p, contract.split_list(s), contract.split_list(m))
             for d, p, s, m in zip(diseases, probabilities, supporting, missing, strict=True)
         ),
-        next_question=question or None,
+        next_question=str(question[0]) or None,
     )
 
 

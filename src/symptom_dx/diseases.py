@@ -22,13 +22,17 @@ def _key(text: str) -> str:
 
 @dataclass(frozen=True)
 class Disease:
+    """One disease: its canonical name and how the training data and the tables spell it."""
+
     name: str
     training_label: str
     table_label: str
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)  # its repr would list all 41 diseases
 class DiseaseCatalog:
+    """The 41 diseases, with lookups by any spelling the data uses."""
+
     diseases: tuple[Disease, ...]
 
     def __post_init__(self) -> None:

@@ -2,11 +2,17 @@
 
 ``model.joblib`` holds the plain scikit-learn estimator (KServe's stock sklearn runtime can
 load it and predict on the 132-wide vector); ``metadata.json`` beside it holds what the
-wrapper adds: vocabulary, classes, disease symptom profiles, metrics and versions.
+wrapper adds: vocabulary, classes, disease symptom profiles, the training reference (what the
+model saw: symptom and disease shares, for drift monitoring), metrics and versions.
+
+``model.joblib`` is a pickle: whoever can write it runs code in the process that loads it.
+``SymptomClassifier.load(folder, sha256=...)`` checks the file against the digest recorded at
+registration (``model_sha256``) before unpickling it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -37,6 +43,8 @@ TYPICAL_SHARE = 0.5
 _PROFILE_EPS = 0.02
 
 ALGORITHMS = ("logistic_regression", "naive_bayes", "random_forest")
+# metadata.json key of the training reference (see ``training_reference``)
+TRAINING_REFERENCE = "training_reference"
 
 
 def make_estimator(algorithm: str, params: dict[str, Any], seed: int) -> Any:
@@ -122,7 +130,9 @@ class SymptomClassifier:
         Xa, ya = symptom_dropout(X, y, dropout_samples, seed=seed)
         estimator = make_estimator(algorithm, params, seed)
         estimator.fit(Xa.astype(np.float32), ya.astype(str))
-        return cls(estimator, classes, disease_profiles(X, y, classes), algorithm, params)
+        profiles = disease_profiles(X, y, classes)
+        reference = {TRAINING_REFERENCE: training_reference(X, y, classes)}
+        return cls(estimator, classes, profiles, algorithm, params, reference)
 
     # -- inference --------------------------------------------------------------------------
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -241,13 +251,31 @@ class SymptomClassifier:
             shutil.rmtree(tmp, ignore_errors=True)
         return directory
 
+    @property
+    def reference(self) -> TrainingReference | None:
+        """What the model saw in training (None for models saved before it was recorded)."""
+        table = self.metadata.get(TRAINING_REFERENCE)
+        return None if table is None else TrainingReference.from_json(table, self.classes)
+
     @classmethod
-    def load(cls, directory: str | Path) -> SymptomClassifier:
-        """Read a model folder; any defect is a SymptomDxError naming the folder and the cause."""
+    def load(cls, directory: str | Path, sha256: str | None = None) -> SymptomClassifier:
+        """Read a model folder; any defect is a SymptomDxError naming the folder and the cause.
+
+        With ``sha256`` (hex), ``model.joblib`` must have that digest: it is checked before the
+        file is unpickled, and a different file is refused.
+        """
         directory = Path(directory)
         for name in (MODEL_FILE, METADATA_FILE):
             if not (directory / name).is_file():
                 raise SymptomDxError(f"model directory {directory} has no {name}")
+        if sha256:
+            expected = _hex_digest(sha256)
+            actual = model_sha256(directory)
+            if actual != expected:
+                raise SymptomDxError(
+                    f"{directory / MODEL_FILE} has sha256 {actual}, expected {expected}: "
+                    "refusing to unpickle a model file that is not the registered one"
+                )
         try:
             meta = json.loads((directory / METADATA_FILE).read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -286,6 +314,87 @@ class SymptomClassifier:
             raise SymptomDxError(
                 f"model in {directory} does not match its metadata.json: {e}"
             ) from None
+
+
+@dataclass(frozen=True)
+class TrainingReference:
+    """The training data's mix, for comparing live traffic with it (drift).
+
+    Both tables count distinct training patterns (the (symptom vector, disease) pairs the model
+    was fitted on, before symptom-dropout copies): ``symptom_share[s]`` is the share of them
+    with symptom ``s`` (every vocabulary id), ``disease_share[d]`` the share labelled ``d``
+    (every class of the model; they sum to 1).
+    """
+
+    patterns: int
+    symptom_share: dict[str, float]
+    disease_share: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "patterns": self.patterns,
+            "symptom_share": self.symptom_share,
+            "disease_share": self.disease_share,
+        }
+
+    @classmethod
+    def from_json(cls, table: Any, classes: Sequence[str]) -> TrainingReference:
+        """Read and check the table of metadata.json (every id and class, shares in [0, 1])."""
+        try:
+            reference = cls(
+                int(table["patterns"]),
+                {str(k): float(v) for k, v in table["symptom_share"].items()},
+                {str(k): float(v) for k, v in table["disease_share"].items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise SymptomDxError(
+                f"{TRAINING_REFERENCE} in metadata.json is malformed: {e!r}"
+            ) from None
+        shares = [*reference.symptom_share.values(), *reference.disease_share.values()]
+        if (
+            set(reference.symptom_share) != set(vocabulary().ids)
+            or set(reference.disease_share) != set(classes)
+            or not all(0.0 <= v <= 1.0 for v in shares)
+        ):
+            raise SymptomDxError(
+                f"{TRAINING_REFERENCE} in metadata.json does not cover the vocabulary and the "
+                "model's classes with shares from 0 to 1"
+            )
+        return reference
+
+
+def training_reference(X: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """The ``TrainingReference`` table of distinct (pattern, disease) pairs in ``X, y``."""
+    y = np.asarray(y).astype(str)
+    pairs = {(row.tobytes(), label): i for i, (row, label) in enumerate(zip(X, y, strict=True))}
+    idx = np.fromiter(pairs.values(), dtype=np.int64, count=len(pairs))
+    n = max(len(idx), 1)
+    present = (np.asarray(X)[idx] > 0).sum(axis=0)
+    labels = y[idx]
+    return TrainingReference(
+        patterns=len(idx),
+        symptom_share={
+            s: round(float(c) / n, 6) for s, c in zip(vocabulary().ids, present, strict=True)
+        },
+        disease_share={d: round(float((labels == d).sum()) / n, 6) for d in classes},
+    ).to_json()
+
+
+def model_sha256(directory: str | Path) -> str:
+    """The sha256 (hex) of the folder's ``model.joblib``: what registration records and the
+    server checks (``--model_sha256``)."""
+    digest = hashlib.sha256()
+    with (Path(directory) / MODEL_FILE).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _hex_digest(value: str) -> str:
+    digest = value.strip().lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise SymptomDxError(f"a sha256 is 64 hexadecimal digits, got {value!r}")
+    return digest
 
 
 def disease_profiles(X: np.ndarray, y: np.ndarray, classes: list[str]) -> np.ndarray:

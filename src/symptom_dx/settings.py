@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MODEL_NAME = "disease-classifier"
+from symptom_dx.contract import MODEL_NAME  # the contract defines it
 
 
 class S3Settings(BaseSettings):

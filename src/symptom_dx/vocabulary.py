@@ -18,30 +18,69 @@ import csv
 import difflib
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
 
-from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
+from symptom_dx.errors import EmptySymptomsError, SymptomDxError, UnknownSymptomError
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 # Separators between symptoms in a list, and the weaker ones tried in free text only when a
 # phrase is not a symptom as a whole ("cold hands and feet" is one symptom).
 _LIST_SEPARATORS = re.compile(r"[,;\n]+")
 _PHRASE_SEPARATORS = re.compile(r"\s+(?:and|with|&|\+)\s+|/", re.IGNORECASE)
-# A fuzzy match is accepted without asking only when it is this close (difflib ratio).
+# A fuzzy match is accepted without asking only when it is this close (difflib ratio), and
+# only when no other symptom comes within RIVAL_MARGIN of it.
 AUTO_ACCEPT_RATIO = 0.88
+RIVAL_MARGIN = 0.02
 SUGGEST_RATIO = 0.6
-# Fuzzy matching costs ~10 us per known spelling; names longer than any symptom, and unknown
-# names past the first few, are not fuzzy-matched, so no input can make lookups slow.
+# A fuzzy match scans every known spelling (~0.1-0.5 ms a name). Names longer than any symptom,
+# and unknown names past the first few of a list, are not fuzzy-matched; a caller that takes
+# names from strangers also passes a FuzzyBudget, which caps the scans of one request.
 MAX_FUZZY_CHARS = 64
 MAX_SUGGESTED_UNKNOWNS = 5
+
+
+class TooManyInexactNames(SymptomDxError, ValueError):
+    """More names than one request may have matched approximately."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(
+            f"more than {limit} symptom names in this request are not exact spellings "
+            f"(at most {limit} are matched approximately): send canonical symptom ids"
+        )
+
+
+class FuzzyBudget:
+    """How many approximate matches (scans of every known spelling) one request may cost.
+
+    Exact spellings (case, spaces, punctuation, labels and aliases aside) cost nothing; each
+    other name, and each unknown name's suggestions, spends one. Past ``limit`` the request is
+    refused with ``TooManyInexactNames``.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.spent = 0
+
+    @property
+    def left(self) -> int:
+        return self.limit - self.spent
+
+    def spend(self) -> None:
+        if self.spent >= self.limit:
+            raise TooManyInexactNames(self.limit)
+        self.spent += 1
 
 
 def compact_key(text: str) -> str:
     """Case-, space-, underscore- and punctuation-insensitive key of a name."""
     return _NON_ALNUM.sub("", text.casefold())
+
+
+_key = lru_cache(maxsize=8192)(compact_key)  # lookups see the same few names again and again
 
 
 @dataclass(frozen=True)
@@ -101,16 +140,31 @@ class Vocabulary:
         return symptom_id in self._index  # type: ignore[attr-defined]
 
     # -- normalising ----------------------------------------------------------------------------
-    def lookup(self, name: str) -> str | None:
+    def lookup(self, name: str, budget: FuzzyBudget | None = None) -> str | None:
         """The canonical id of ``name``, or None. Accepts case, space/underscore, punctuation,
-        display labels, aliases and minor misspellings."""
-        return _lookup(self, name)
+        display labels, aliases and minor misspellings (the latter spend from ``budget``)."""
+        key = _key(name)
+        keys: dict[str, str] = self._keys  # type: ignore[attr-defined]
+        if key in keys:
+            return keys[key]
+        if not key or len(key) > MAX_FUZZY_CHARS:
+            return None
+        if budget is not None:
+            budget.spend()
+        return _fuzzy_lookup(self, key)
 
-    def suggestions(self, name: str, n: int = 3) -> list[str]:
+    def needs_fuzzy(self, name: str) -> bool:
+        """Whether ``lookup`` would match ``name`` approximately (and spend from a budget)."""
+        key = _key(name)
+        return bool(key) and len(key) <= MAX_FUZZY_CHARS and key not in self._keys  # type: ignore[attr-defined]
+
+    def suggestions(self, name: str, n: int = 3, budget: FuzzyBudget | None = None) -> list[str]:
         """Known ids whose spelling is close to ``name``, best first."""
         key = compact_key(name)
         if len(key) > MAX_FUZZY_CHARS:
             return []
+        if budget is not None:
+            budget.spend()
         keys: dict[str, str] = self._keys  # type: ignore[attr-defined]
         out: list[str] = []
         for k in difflib.get_close_matches(key, keys, n=n * 3, cutoff=SUGGEST_RATIO):
@@ -126,10 +180,11 @@ class Vocabulary:
             raise UnknownSymptomError({name: self.suggestions(name)})
         return sid
 
-    def resolve(self, names: Iterable[str]) -> list[str]:
+    def resolve(self, names: Iterable[str], budget: FuzzyBudget | None = None) -> list[str]:
         """Canonical ids of ``names`` in first-seen order, duplicates dropped.
 
-        Raises one UnknownSymptomError naming every unknown name, or EmptySymptomsError.
+        Raises one UnknownSymptomError naming every unknown name, or EmptySymptomsError, or
+        TooManyInexactNames when ``budget`` runs out.
         """
         ids: list[str] = []
         unknown: dict[str, list[str]] = {}
@@ -139,9 +194,9 @@ class Vocabulary:
                 continue
             few = len(unknown) < MAX_SUGGESTED_UNKNOWNS
             # Past a few unknown names the request fails anyway: exact spellings only.
-            sid = self.lookup(name) if few else self._keys.get(compact_key(name))  # type: ignore[attr-defined]
+            sid = self.lookup(name, budget) if few else self._keys.get(compact_key(name))  # type: ignore[attr-defined]
             if sid is None:
-                unknown[name] = self.suggestions(name) if few else []
+                unknown[name] = self.suggestions(name, budget=budget) if few else []
             elif sid not in ids:
                 ids.append(sid)
         if unknown:
@@ -150,9 +205,17 @@ class Vocabulary:
             raise EmptySymptomsError()
         return ids
 
-    def parse(self, text: str) -> list[str]:
+    def parse(self, text: str, budget: FuzzyBudget | None = None) -> list[str]:
         """Canonical ids from one comma-separated string (the v2 ``symptoms`` element)."""
-        return self.resolve(split_symptom_list(text))
+        return self.resolve(split_symptom_list(text), budget)
+
+    def check_budget(self, name_lists: Sequence[Sequence[str]], budget: FuzzyBudget) -> None:
+        """Refuse (TooManyInexactNames) names whose inexact ones alone would overspend
+        ``budget``, before any approximate matching is done."""
+        if sum(map(len, name_lists)) > budget.left:
+            inexact = sum(self.needs_fuzzy(n) for names in name_lists for n in names)
+            if inexact > budget.left:
+                raise TooManyInexactNames(budget.limit)
 
     def understand(self, text: str) -> tuple[list[str], list[str]]:
         """Free text ("itchy skin, rash and fever") -> (ids understood, phrases not understood)."""
@@ -212,24 +275,31 @@ def split_phrases(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=4096)
-def _lookup(vocab: Vocabulary, name: str) -> str | None:
-    key = compact_key(name)
+def _fuzzy_lookup(vocab: Vocabulary, key: str) -> str | None:
+    """The symptom whose spelling is closest to ``key`` if it is close enough and unrivalled.
+
+    Only spellings that could reach AUTO_ACCEPT_RATIO - RIVAL_MARGIN are scored in full:
+    difflib's cheap upper bounds (length, then character counts) rule out most of them, as
+    ``difflib.get_close_matches`` does.
+    """
     keys: dict[str, str] = vocab._keys  # type: ignore[attr-defined]
-    if not key:
+    floor = AUTO_ACCEPT_RATIO - RIVAL_MARGIN
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(key)
+    scored = []
+    for k in keys:
+        matcher.set_seq1(k)
+        if matcher.real_quick_ratio() >= floor and matcher.quick_ratio() >= floor:
+            ratio = matcher.ratio()
+            if ratio >= floor:
+                scored.append((ratio, k))
+    if not scored:
         return None
-    if key in keys:
-        return keys[key]
-    if len(key) > MAX_FUZZY_CHARS:
-        return None
-    scored = sorted(
-        ((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in keys),
-        reverse=True,
-    )
-    best_ratio, best_key = scored[0]
+    best_ratio, best_key = max(scored)
     if best_ratio < AUTO_ACCEPT_RATIO:
         return None
     # Refuse to guess between two different symptoms that are both this close.
-    rivals = {keys[k] for r, k in scored if r >= best_ratio - 0.02}
+    rivals = {keys[k] for r, k in scored if r >= best_ratio - RIVAL_MARGIN}
     return keys[best_key] if len(rivals) == 1 else None
 
 

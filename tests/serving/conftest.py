@@ -1,22 +1,149 @@
-"""A real model server (``python -m serving``) on free loopback ports, shared by the session."""
+"""The predictor in this process, as KServe tests its own server (``python/kserve/test``):
+the model object, KServe's FastAPI app built by ``RESTServer.create_application`` behind our
+``RESTApp`` and called through ``fastapi.testclient.TestClient``, and our gRPC server on a free
+loopback port. ``test_process.py`` runs the real ``python -m serving`` for what only a real
+process shows."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import threading
+from collections.abc import Iterator
+from types import ModuleType
 
-from serving.launcher import start_model_server
-from symptom_dx.local.services import free_port
+import grpc
+import pytest
+from fastapi.testclient import TestClient
+from kserve import model_server
+from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.protocol.rest.server import RESTServer
+from testkit import REPO
+
+from serving.model import DiseaseClassifier
+from serving.server import ErrorInterceptor, GRPCServer, ModelServer, RESTApp
+from symptom_dx.contract import MODEL_NAME
+from symptom_dx.local.services import LOOPBACK, free_port
+
+LOGGERS = ("", "kserve", "kserve.trace", "uvicorn", "uvicorn.error", "uvicorn.access", "grpc")
+
+
+@pytest.fixture(scope="session")
+def classifier(trained_model_dir) -> DiseaseClassifier:
+    model = DiseaseClassifier(MODEL_NAME, str(trained_model_dir))
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="session")
+def server(classifier) -> ModelServer:
+    """Our ModelServer with the model registered and KServe's REST app built (once a process:
+    ``kserve.model_server.app`` is KServe's module-level app)."""
+    server = ModelServer()
+    server.register_model(classifier)
+    RESTServer(
+        FASTAPI_APP_IMPORT_STRING,
+        server.dataplane,
+        server.model_repository_extension,
+        http_port=free_port(),
+    ).create_application()
+    return server
+
+
+def _client(server: ModelServer, fast_path: bool) -> Iterator[TestClient]:
+    app = RESTApp(model_server.app, server.models, fast_path=fast_path)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
 
 
 @pytest.fixture(scope="session", params=["fast-path", "kserve-path"])
-def model_server(request, trained_model_dir, tmp_path_factory):
-    """The predictor serving the trained test model; ``.url``, ``.extra['grpc']``.
+def rest(request, server) -> Iterator[TestClient]:
+    """The REST port, once with the JSON fast path and once with every request through
+    KServe's own data plane (``--fast_path false``): tests using it run on both."""
+    yield from _client(server, request.param == "fast-path")
 
-    Every test runs twice: with the JSON fast path (the default) and with every request
-    through KServe's own FastAPI app (``--fast_path false``), so both answer alike.
-    """
-    logs = tmp_path_factory.mktemp("model-server-logs")
-    extra = ["--fast_path", "false"] if request.param == "kserve-path" else []
-    svc = start_model_server(trained_model_dir, free_port(), free_port(), logs, extra_args=extra)
-    yield svc
-    svc.stop()
+
+@pytest.fixture(scope="session")
+def kserve_rest(server) -> Iterator[TestClient]:
+    yield from _client(server, fast_path=False)
+
+
+@pytest.fixture(scope="session")
+def grpc_target(server) -> Iterator[str]:
+    """Our gRPC server (KServe's servicer behind our interceptor) on a free loopback port."""
+    address = f"{LOOPBACK}:{free_port()}"
+    interceptor = ErrorInterceptor({m.name: m for m in server.models})
+    grpc_server = GRPCServer(
+        address, server.dataplane, server.model_repository_extension, interceptor, 4
+    )
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    serving = asyncio.run_coroutine_threadsafe(grpc_server.start(), loop)
+    with grpc.insecure_channel(address) as channel:
+        grpc.channel_ready_future(channel).result(timeout=10)
+    yield address
+    asyncio.run_coroutine_threadsafe(grpc_server.stop(0), loop).result(timeout=10)
+    serving.result(timeout=10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    loop.close()
+
+
+class LogText(logging.Handler):
+    """Everything logged while it is attached, formatted with tracebacks."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+        self._last: logging.LogRecord | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record is not self._last:  # a record reaches each logger it propagates to in turn
+            self._last = record
+            self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@contextlib.contextmanager
+def _captured_logs() -> Iterator[LogText]:
+    """What every logger of the server writes meanwhile (KServe's loggers do not propagate)."""
+    handler = LogText()
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(min(lg.level or logging.INFO, logging.INFO))
+    try:
+        yield handler
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+
+
+@pytest.fixture
+def server_log() -> Iterator[LogText]:
+    with _captured_logs() as handler:
+        yield handler
+
+
+@pytest.fixture(scope="module")
+def module_log() -> Iterator[LogText]:
+    with _captured_logs() as handler:
+        yield handler
+
+
+@pytest.fixture(scope="session")
+def near_miss() -> ModuleType:
+    """``bench/near_miss.py``: the near-miss request of issue 11."""
+    spec = importlib.util.spec_from_file_location("near_miss", REPO / "bench" / "near_miss.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,4 +1,4 @@
-"""The page's logic as plain functions, with a real model server behind them."""
+"""The page's logic as plain functions, with the v2 endpoint answered in this process."""
 
 from __future__ import annotations
 
@@ -137,3 +137,12 @@ def test_percentages_never_round_to_certainty():
     assert callbacks._pct(0.0004) == "<1"
     assert callbacks._pct(0.5) == "50"
     assert callbacks._pct(1.0) == "100"
+
+
+def test_the_page_keeps_only_what_it_offers():
+    assert callbacks.chosen_symptoms(["itching", "zzqx marker", 5, None]) == ["itching"]
+    assert callbacks.chosen_symptoms("itching") == []
+    assert callbacks.chosen_symptoms(["fluid_overload_duplicate"]) == []
+    assert callbacks.chosen_language("ko") == "ko"
+    assert callbacks.chosen_language("zzqx") == callbacks.DEFAULT_LANGUAGE
+    assert callbacks.chosen_language(["ko"]) == callbacks.DEFAULT_LANGUAGE

@@ -1,10 +1,13 @@
-"""The v2 REST client against a real model server, and against servers that fail."""
+"""The v2 REST client against the v2 endpoint answered in this process, and against servers
+that fail (a closed port, one that never answers)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
+import httpx
 import pytest
 
 from symptom_dx.diseases import disease_catalog
@@ -64,3 +67,18 @@ def test_a_server_that_never_answers_times_out():
             with pytest.raises(ModelServerUnavailable, match=r"did not answer within 0\.5 s"):
                 c.infer(SKIN)
             assert time.monotonic() - started < 3
+
+
+def test_requests_follow_the_contract():
+    from symptom_dx import contract
+
+    sent = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(400, json={"error": "no"})
+
+    client = ModelClient("http://m", transport=httpx.MockTransport(record))
+    with client, pytest.raises(ModelServerRejected):
+        client.infer(SKIN, absent=["cough"], top_k=3)
+    assert sent == [contract.infer_request([SKIN], [["cough"]], 3)]

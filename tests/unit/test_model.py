@@ -84,3 +84,33 @@ def test_unknown_algorithm(small):
     X, y = small
     with pytest.raises(SymptomDxError, match="unknown algorithm 'svm'"):
         SymptomClassifier.train(X, y, "svm")
+
+
+def test_training_reference_counts_distinct_patterns(small, tmp_path):
+    X, y = small
+    doubled_X, doubled_y = np.concatenate([X, X]), np.concatenate([y, y])
+    model = SymptomClassifier.train(doubled_X, doubled_y, "naive_bayes", {}, dropout_samples=5)
+    reference = model.reference
+    assert reference.patterns == len(X)  # duplicates and dropout copies do not count
+    assert set(reference.symptom_share) == set(vocabulary().ids)
+    assert reference.disease_share.keys() == set(model.classes)
+    assert sum(reference.disease_share.values()) == pytest.approx(1.0, abs=1e-4)
+    itching = vocabulary().position("itching")
+    assert reference.symptom_share["itching"] == pytest.approx((X[:, itching] > 0).mean(), abs=1e-6)
+    loaded = SymptomClassifier.load(model.save(tmp_path / "m"))
+    assert loaded.reference == reference
+
+
+def test_load_checks_the_model_file_before_unpickling_it(tmp_path, small):
+    from symptom_dx.model import model_sha256
+
+    X, y = small
+    path = SymptomClassifier.train(X, y, "naive_bayes", {}).save(tmp_path / "m")
+    digest = model_sha256(path)
+    assert SymptomClassifier.load(path, sha256=digest.upper()).classes
+    (path / "model.joblib").write_bytes(b"not the registered pickle")
+    with pytest.raises(SymptomDxError, match=r"expected .*refusing to unpickle") as info:
+        SymptomClassifier.load(path, sha256=digest)
+    assert "\n" not in str(info.value)
+    with pytest.raises(SymptomDxError, match="64 hexadecimal digits"):
+        SymptomClassifier.load(path, sha256="abc")

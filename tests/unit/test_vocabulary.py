@@ -74,3 +74,19 @@ def test_free_text_reports_what_was_understood():
 def test_helpers():
     assert compact_key("Foul smell_of-urine") == "foulsmellofurine"
     assert split_symptom_list("a, b;c\n d,,") == ["a", "b", "c", "d"]
+
+
+def test_inexact_names_spend_a_budget_and_exact_ones_do_not():
+    from symptom_dx.vocabulary import FuzzyBudget, TooManyInexactNames
+
+    v = vocabulary()
+    budget = FuzzyBudget(2)
+    assert v.resolve(["Itching", "skin rash", "itchy skin"], budget) == ["itching", "skin_rash"]
+    assert budget.spent == 0
+    assert v.resolve(["skin rashh"], budget) == ["skin_rash"] and budget.left == 1
+    assert v.needs_fuzzy("headache x") and not v.needs_fuzzy("HEADACHE") and not v.needs_fuzzy("")
+    with pytest.raises(TooManyInexactNames, match="more than 2"):
+        v.resolve(["hedache", "fevr"], budget)
+    with pytest.raises(TooManyInexactNames):  # refused before any approximate matching
+        v.check_budget([["hedache", "fevr", "cogh"]], FuzzyBudget(2))
+    v.check_budget([["itching"] * 10], FuzzyBudget(2))

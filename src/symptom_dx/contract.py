@@ -1,0 +1,107 @@
+"""The v2 (Open Inference Protocol) contract of the disease-classifier predictor, defined once.
+
+The model name, the tensors (names, datatypes, shapes), the request parameter and the limits a
+request must stay within. The server's metadata, its decoding and encoding (``serving``) and
+the UI's client (``ui.client``) derive everything from here; ``serving/README.md`` documents
+it for people.
+
+Shapes use -1 for a dimension of any size, as v2 model metadata does. Symptom lists inside a
+BYTES element (the ``symptoms`` input, the ``supporting_symptoms``/``missing_symptoms`` outputs)
+are comma-separated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from symptom_dx.diseases import disease_catalog
+from symptom_dx.vocabulary import MAX_FUZZY_CHARS, vocabulary  # noqa: F401 - a limit, below
+
+MODEL_NAME = "disease-classifier"
+
+BYTES = "BYTES"
+FP32 = "FP32"
+# Datatypes the 0/1 vector input may use (what clients of KServe's stock sklearn runtime send).
+VECTOR_DATATYPES = frozenset(
+    {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
+     "UINT64", "BOOL"}
+)  # fmt: skip
+LIST_SEPARATOR = ","
+N_SYMPTOMS = vocabulary().size  # the vector's width: 132
+N_DISEASES = len(disease_catalog().names)  # 41
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One input or output tensor of the contract."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]  # -1: any size
+
+    def metadata(self) -> dict[str, Any]:
+        """As v2 model metadata lists it."""
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+    def tensor(self, shape: Sequence[int], data: list) -> dict[str, Any]:
+        """A v2 JSON tensor of this name and datatype (``data`` flat, row-major)."""
+        return {"name": self.name, "datatype": self.datatype, "shape": list(shape), "data": data}
+
+
+# -- inputs: names per patient (optionally denied names), or instead the 0/1 vector ----------------
+SYMPTOMS = Tensor("symptoms", BYTES, (-1,))  # [N] (or [N, 1]): one comma-separated list each
+ABSENT = Tensor("absent", BYTES, (-1,))  # [N]: symptoms each patient denies ("" for none)
+# The vector in vocabulary order; any input name works, this is the one stock clients send.
+VECTOR = Tensor("input-0", FP32, (-1, N_SYMPTOMS))
+INPUTS = (SYMPTOMS, ABSENT, VECTOR)
+
+# -- outputs, best candidate first -----------------------------------------------------------------
+DISEASE = Tensor("disease", BYTES, (-1, -1))  # [N, K] canonical disease names
+PROBABILITY = Tensor("probability", FP32, (-1, -1))  # [N, K]
+SUPPORTING = Tensor("supporting_symptoms", BYTES, (-1, -1))  # [N, K] given and typical
+MISSING = Tensor("missing_symptoms", BYTES, (-1, -1))  # [N, K] typical, not given
+NEXT_QUESTION = Tensor("next_question", BYTES, (-1,))  # [N] symptom id to ask, or ""
+OUTPUTS = (DISEASE, PROBABILITY, SUPPORTING, MISSING, NEXT_QUESTION)
+
+# -- request parameter -----------------------------------------------------------------------------
+TOP_K = "top_k"  # how many candidates per patient: MIN_TOP_K .. the model's number of diseases
+DEFAULT_TOP_K = 5
+MIN_TOP_K = 1
+MAX_TOP_K = N_DISEASES
+
+# -- limits: within them every request costs bounded CPU and memory --------------------------------
+# A request body (REST, any route) or gRPC message. 1024 patients as 132-wide JSON vectors are
+# ~0.6 MB; 1024 of the longest symptom lists ~8 MB.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_PATIENTS = 1024
+# A request's headers: how long they may take to arrive (seconds) and how large they may be.
+HEADER_TIMEOUT_S = 10.0
+MAX_HEADER_BYTES = 64 * 1024
+# One patient's list: all 132 symptoms by their longest names fit in ~5 KB.
+MAX_ELEMENT_CHARS = 8192
+# Names of one request that are not an exact spelling (case, spaces and punctuation aside) and so
+# are matched approximately, each a scan of every known spelling. Past this the request is
+# refused naming the limit. Names longer than MAX_FUZZY_CHARS are never matched approximately.
+MAX_INEXACT_NAMES = 128
+
+
+def infer_request(
+    patients: Sequence[Sequence[str]],
+    absent: Sequence[Sequence[str]] | None = None,
+    top_k: int | None = None,
+) -> dict[str, Any]:
+    """A v2 JSON infer request: symptom names (and denied ones) per patient."""
+    inputs = [SYMPTOMS.tensor([len(patients)], [LIST_SEPARATOR.join(p) for p in patients])]
+    if absent is not None:
+        inputs.append(ABSENT.tensor([len(absent)], [LIST_SEPARATOR.join(a) for a in absent]))
+    body: dict[str, Any] = {"inputs": inputs}
+    if top_k is not None:
+        body["parameters"] = {TOP_K: top_k}
+    return body
+
+
+def split_list(element: str) -> tuple[str, ...]:
+    """The symptom ids of an output element (``supporting_symptoms``, ``missing_symptoms``)."""
+    return tuple(p.strip() for p in str(element).split(LIST_SEPARATOR) if p.strip())

@@ -1,0 +1,140 @@
+"""v2 gRPC with KServe's client against our gRPC server in this process: answers, raw
+tensors, metadata, readiness, the repository extension and every error as a status code."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import numpy as np
+import pytest
+from kserve import InferenceGRPCClient, InferInput, InferRequest
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+
+from symptom_dx import contract
+from symptom_dx.contract import MODEL_NAME
+from symptom_dx.vocabulary import vocabulary
+
+FUNGAL = "itching, skin_rash, nodal_skin_eruptions"
+Tensor = pb.ModelInferRequest.InferInputTensor
+
+
+def names_request(texts, top_k=None) -> InferRequest:
+    inputs = [InferInput("symptoms", [len(texts)], "BYTES", list(texts))]
+    params = {"top_k": top_k} if top_k is not None else None
+    return InferRequest(model_name=MODEL_NAME, infer_inputs=inputs, parameters=params)
+
+
+def infer(target: str, request: InferRequest) -> dict[str, np.ndarray]:
+    async def call():
+        async with InferenceGRPCClient(target, retries=0, timeout=10) as client:
+            return await client.infer(request)
+
+    return {o.name: o.as_numpy() for o in asyncio.run(call()).outputs}
+
+
+@pytest.fixture(scope="module")
+def stub(grpc_target):
+    with grpc.insecure_channel(grpc_target) as channel:
+        yield GRPCInferenceServiceStub(channel)
+
+
+def test_names_vector_raw_and_top_k(grpc_target):
+    out = infer(grpc_target, names_request([FUNGAL, "fever, cough"], top_k=2))
+    assert out["disease"].shape == (2, 2) and out["disease"][0, 0] == b"Fungal infection"
+    X = np.zeros((1, contract.N_SYMPTOMS), dtype=np.float32)
+    X[0, [vocabulary().position(s) for s in vocabulary().parse(FUNGAL)]] = 1
+    tensor = InferInput("input-0", list(X.shape), "FP32")
+    tensor.set_data_from_numpy(X, binary_data=True)  # raw_input_contents
+    raw = infer(grpc_target, InferRequest(model_name=MODEL_NAME, infer_inputs=[tensor]))
+    assert raw["disease"][0, 0] == b"Fungal infection"
+
+
+def test_health_and_metadata(stub):
+    assert stub.ServerLive(pb.ServerLiveRequest()).live
+    assert stub.ServerReady(pb.ServerReadyRequest()).ready
+    assert stub.ModelReady(pb.ModelReadyRequest(name=MODEL_NAME)).ready
+    meta = stub.ModelMetadata(pb.ModelMetadataRequest(name=MODEL_NAME))
+    assert [t.name for t in meta.outputs] == [t.name for t in contract.OUTPUTS]
+    assert [t.name for t in meta.inputs] == [t.name for t in contract.INPUTS]
+
+
+def _code(call, request) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as info:
+        call(request)
+    return info.value.code(), info.value.details()
+
+
+def request(*elements: bytes, datatype="BYTES", shape=(1,), raw=(), **kw) -> pb.ModelInferRequest:
+    """A ModelInfer request with one ``symptoms`` tensor of ``elements`` (and ``raw`` contents)."""
+    contents = pb.InferTensorContents(bytes_contents=list(elements)) if elements else None
+    tensor = Tensor(name="symptoms", datatype=datatype, shape=list(shape), contents=contents)
+    return pb.ModelInferRequest(
+        model_name=kw.get("model_name", MODEL_NAME), inputs=[tensor], raw_input_contents=list(raw)
+    )
+
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+ERRORS = {
+    "unknown symptom": (request(b"bellyache"), INVALID, "bellyache"),
+    "non-UTF-8 element": (request(b"\xffitching"), INVALID, "UTF-8"),
+    "raw data shorter than its prefix": (request(raw=[b"\x05\x00\x00\x00ab"]), INVALID, "binary"),
+    "raw contents without inputs": (
+        pb.ModelInferRequest(model_name=MODEL_NAME, raw_input_contents=[b"abc"]),
+        INVALID,
+        "raw input contents",
+    ),
+    "negative shape": (request(shape=[-1]), INVALID, "shape"),
+    "unknown datatype": (request(datatype="XX"), INVALID, ""),
+    "unknown model": (pb.ModelInferRequest(model_name="nope"), grpc.StatusCode.NOT_FOUND, "nope"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_bad_requests_are_status_codes_with_a_message(stub, case):
+    message, code, expected = ERRORS[case]
+    got, details = _code(stub.ModelInfer, message)
+    assert got == code and expected in details
+
+
+def test_top_k_string_parameter_is_checked(stub):
+    message = request(b"itching")
+    message.parameters["top_k"].string_param = "²"
+    assert _code(stub.ModelInfer, message)[0] == INVALID
+
+
+def test_undecodable_messages_are_invalid_argument(grpc_target):
+    with grpc.insecure_channel(grpc_target) as channel:
+        for method in ("ModelInfer", "ServerReady", "ModelMetadata", "RepositoryModelUnload"):
+            call = channel.unary_unary(f"/inference.GRPCInferenceService/{method}")
+            code, details = _code(call, b"\xff\xff\xff\xff")
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and details == (
+                "malformed request message"
+            )
+
+
+def test_repository_rpcs_are_closed_by_default(stub):
+    for call, request in (
+        (stub.RepositoryModelUnload, pb.RepositoryModelUnloadRequest(model_name=MODEL_NAME)),
+        (stub.RepositoryModelLoad, pb.RepositoryModelLoadRequest(model_name=MODEL_NAME)),
+    ):
+        code, details = _code(call, request)
+        assert code == grpc.StatusCode.PERMISSION_DENIED and "--allow_repository_changes" in details
+    assert stub.ServerReady(pb.ServerReadyRequest()).ready
+
+
+def test_with_the_opt_in_unload_and_load_work_and_readiness_follows(stub, server):
+    extension = server.model_repository_extension
+    extension.allow_changes = True
+    try:
+        unload = stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name=MODEL_NAME))
+        assert unload.isUnloaded
+        assert not stub.ServerReady(pb.ServerReadyRequest()).ready
+        load = stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name=MODEL_NAME))
+        assert load.isLoaded
+    finally:
+        extension.allow_changes = False
+        if MODEL_NAME not in server.registered_models.get_models():
+            server.registered_models.load(MODEL_NAME)
+    assert stub.ServerReady(pb.ServerReadyRequest()).ready

@@ -1,0 +1,160 @@
+"""``DiseaseClassifier`` and the decoder called directly: no HTTP, no gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+from kserve import InferInput, InferRequest
+
+from serving import protocol
+from serving.model import DiseaseClassifier
+from serving.protocol import RequestRejected, Tensor
+from symptom_dx import contract
+from symptom_dx.errors import SymptomDxError
+from symptom_dx.model import METADATA_FILE, TRAINING_REFERENCE, model_sha256
+
+FUNGAL = "itching, skin_rash, nodal_skin_eruptions"
+
+
+def names(*texts: str) -> list[Tensor]:
+    return [Tensor("symptoms", "BYTES", [len(texts)], list(texts))]
+
+
+def rejected(tensors, parameters=None, n_classes=41) -> RequestRejected:
+    with pytest.raises(RequestRejected) as info:
+        protocol.decode_inputs(tensors, parameters, n_classes)
+    assert info.value.reason_code in protocol.REASONS
+    return info.value
+
+
+# -- the decoder ------------------------------------------------------------------------------
+def test_names_and_denied_names_become_positions():
+    query = protocol.decode_inputs(
+        [*names(FUNGAL, "cough"), Tensor("absent", "BYTES", [2], ["", "high fever"])], None, 41
+    )
+    assert query.form == "names" and query.top_k == contract.DEFAULT_TOP_K
+    assert len(query.present) == 2 and query.absent[0] == [] and len(query.absent[1]) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(3, 3), (3.0, 3), ("3", 3), (" 7 ", 7), ("0003", 3)],
+)
+def test_top_k_accepts_integers_in_any_honest_form(value, expected):
+    assert protocol.top_k_from({"top_k": value}, 41) == expected
+
+
+@pytest.mark.parametrize("value", [0, 42, 2.5, True, "²", "٣", "3e0", "9" * 5000, None, [3], {}])
+def test_top_k_refuses_everything_else(value):
+    error = rejected(names("itching"), {"top_k": value})
+    assert error.reason_code == "bad_top_k" and len(str(error)) < 200
+
+
+@pytest.mark.parametrize("data", [5, True, None, "itching", {"a": 1}])
+def test_tensor_data_that_is_not_a_list_is_refused(data):
+    assert rejected([Tensor("symptoms", "BYTES", [1], data)]).reason_code == "bad_value"
+
+
+def test_the_inexact_names_of_a_request_are_capped(near_miss):
+    texts = near_miss.near_miss_texts(patients=4, names=300, seed=2)
+    started = time.monotonic()
+    error = rejected(names(*texts))
+    assert error.reason_code == "too_many_inexact_names"
+    assert str(contract.MAX_INEXACT_NAMES) in str(error)
+    assert time.monotonic() - started < 1.0
+    few = near_miss.near_miss_texts(patients=1, names=contract.MAX_INEXACT_NAMES, seed=3)
+    assert len(protocol.decode_inputs(names(*few), None, 41).present[0]) > 1
+
+
+def test_encoding_follows_the_contract(classifier):
+    query = protocol.decode_inputs(names(FUNGAL), {"top_k": 2}, classifier.n_classes)
+    tensors = protocol.output_tensors(classifier.rank(query, record=False), query.top_k)
+    assert [(t["name"], t["datatype"]) for t in tensors] == [
+        (t.name, t.datatype) for t in contract.OUTPUTS
+    ]
+    assert tensors[0]["shape"] == [1, 2] and tensors[-1]["shape"] == [1]
+
+
+# -- the model object: KServe's preprocess -> predict -> postprocess ---------------------------
+def _answer(model: DiseaseClassifier, payload):
+    async def run():
+        return await model.postprocess(await model.predict(await model.preprocess(payload)))
+
+    return asyncio.run(run())
+
+
+def test_v2_json_and_raw_binary_inputs_answer_alike(classifier):
+    json_input = InferInput("symptoms", [1], "BYTES", [FUNGAL])
+    raw_input = InferInput("symptoms", [1], "BYTES")
+    raw_input.set_data_from_numpy(np.array([FUNGAL], dtype=np.object_), binary_data=True)
+    answers = []
+    for tensor in (json_input, raw_input):
+        request = InferRequest(model_name=classifier.name, infer_inputs=[tensor], request_id="x")
+        response = _answer(classifier, request)
+        assert response.id == "x"
+        answers.append({o.name: o.data for o in response.outputs})
+    assert answers[0] == answers[1]
+    assert answers[0]["disease"][0] == "Fungal infection"
+
+
+def test_v1_dicts_and_bodies_without_a_json_content_type(classifier):
+    for payload in ({"instances": [["itching", "skin rash"]]}, b'{"instances": ["fever, cough"]}'):
+        predictions = _answer(classifier, payload)["predictions"]
+        assert len(predictions) == 1 and predictions[0]["diseases"]
+    with pytest.raises(RequestRejected):
+        _answer(classifier, b"{not json")
+
+
+def test_large_requests_are_decoded_off_the_event_loop(classifier):
+    ids = [s.id for s in protocol.vocabulary().selectable]
+    request = InferRequest(
+        model_name=classifier.name,
+        infer_inputs=[InferInput("symptoms", [300], "BYTES", [",".join(ids)] * 300)],
+    )
+    threads = []
+    decode = classifier.decode
+
+    def spy(*args):
+        threads.append(__import__("threading").current_thread().name)
+        return decode(*args)
+
+    classifier.decode = spy
+    try:
+        response = _answer(classifier, request)
+    finally:
+        del classifier.decode
+    assert response.outputs[0].shape == [300, contract.DEFAULT_TOP_K]
+    assert threads and threads[0].startswith(f"{classifier.name}-large")
+
+
+# -- loading ----------------------------------------------------------------------------------
+def test_a_model_file_that_is_not_the_registered_one_is_refused(trained_model_dir, tmp_path):
+    digest = model_sha256(trained_model_dir)
+    model = DiseaseClassifier("m", str(trained_model_dir), sha256=digest)
+    assert model.load()
+    tampered = shutil.copytree(trained_model_dir, tmp_path / "m")
+    with (tampered / "model.joblib").open("ab") as f:
+        f.write(b"\0")
+    with pytest.raises(SymptomDxError) as info:
+        DiseaseClassifier("m", str(tampered), sha256=digest).load()
+    assert "refusing to unpickle" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_model_saved_before_the_training_reference_still_loads(trained_model_dir, tmp_path):
+    old = shutil.copytree(trained_model_dir, tmp_path / "old")
+    meta = json.loads((old / METADATA_FILE).read_text())
+    del meta[TRAINING_REFERENCE]
+    (old / METADATA_FILE).write_text(json.dumps(meta))
+    model = DiseaseClassifier("old-model", str(old))
+    assert model.load() and model.classifier.reference is None
+    from prometheus_client import REGISTRY
+
+    share = REGISTRY.get_sample_value(
+        "disease_classifier_training_symptom_share", {"model_name": "old-model", "symptom": "cough"}
+    )
+    assert share is None
