@@ -92,11 +92,11 @@ def disease_training_pipeline(
         seed=seed,
     )
     evaluate = evaluate_candidates(
-        test_set=split.outputs["test_set"],
-        candidates=train.outputs["candidates"],
         gate_metric=gate_metric,
         vignettes_per_pattern=vignettes_per_pattern,
         seed=seed,
+        test_set=split.outputs["test_set"],
+        candidates=train.outputs["candidates"],
     )
     register = register_model(
         model=evaluate.outputs["model"],
@@ -111,13 +111,12 @@ def disease_training_pipeline(
     for task in (split, train, evaluate, register):
         task.set_cpu_limit("2").set_memory_limit("2G")
 
-    # A new champion goes to the cluster at once, verified live (symptom_dx.deploy); `make run`
-    # serves it locally instead (deploy=False).
-    # (`== True` builds a KFP condition; `is True` would be a Python bool.)
-    with (
-        dsl.If(register.outputs["promoted"] == True, "promoted"),  # noqa: E712
-        dsl.If(deploy == True, "deploy-enabled"),  # noqa: E712
-    ):
-        rollout = deploy_model(version=register.outputs["version"])
-        rollout.set_caching_options(False)
-        _attach_settings(rollout, mlflow=True)
+    # A new champion goes to the cluster at once, verified live (symptom_dx.deploy); the step
+    # itself skips a version the gate did not promote, and `make run` (deploy=False), which
+    # serves locally. (Not a dsl.If on `promoted`: kfp.local cannot resolve a named output of
+    # an upstream task in a condition.)
+    rollout = deploy_model(
+        version=register.outputs["version"], promoted=register.outputs["promoted"], enabled=deploy
+    )
+    rollout.set_caching_options(False)
+    _attach_settings(rollout, mlflow=True)

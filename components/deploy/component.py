@@ -6,7 +6,7 @@ from components import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def deploy_model(version: str) -> str:
+def deploy_model(version: str, promoted: bool, enabled: bool) -> str:
     """Brings the registered version up as a candidate InferenceService, checks its smoke set
     live, then switches the served InferenceService to it (symptom_dx.deploy).
 
@@ -14,11 +14,17 @@ def deploy_model(version: str) -> str:
     pod's service account (RBAC: manifests/serving/deployer-rbac.yaml).
 
     Args:
-        version: The registry version register promoted.
+        version: The registry version register made.
+        promoted: Whether the gate made it the champion; if not, the served model stays.
+        enabled: False to leave the cluster alone (the pipeline's ``deploy`` parameter).
 
     Returns:
-        The storageUri now served.
+        The storageUri now served ("" when nothing was deployed).
     """
+    if not (promoted and enabled):
+        why = "the gate kept the champion" if not promoted else "deploy=False"
+        print(f"deploy: version {version} not deployed ({why})", flush=True)
+        return ""
     from symptom_dx.deploy import deploy
     from symptom_dx.settings import DeploySettings, MlflowSettings
     from symptom_dx.steps import run_step

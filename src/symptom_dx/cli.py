@@ -7,6 +7,8 @@ symptom-dx symptoms "itchy skin, skin rashh, fever"
 symptom-dx deploy [--version N]      # serve the champion (or version N), verified live
 symptom-dx rollback                  # serve the version deployed before, verified live
 symptom-dx status                    # what is served, which version, the aliases (JSON)
+symptom-dx pipeline upload           # the pipeline to a Kubeflow Pipelines API (KFP_HOST)
+symptom-dx pipeline run data_source=s3://bucket/Training.csv [NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -102,26 +104,24 @@ def deploy(
     Reads MLFLOW_TRACKING_URI (and MLflow's credentials), the kubeconfig (or the pod's
     service account), SYMPTOM_DX_NAMESPACE and SYMPTOM_DX_INFERENCE_SERVICE.
     """
-    from symptom_dx import deploy as deployment
-    from symptom_dx.settings import DeploySettings, MlflowSettings
-
-    try:
-        outcome = deployment.deploy(
-            DeploySettings(), MlflowSettings(), version=version, alias=alias, say=_say
-        )
-    except SymptomDxError as e:
-        raise _fail(e) from None
-    typer.echo(f"serving version {outcome.release.version} ({outcome.release.storage_uri})")
+    _operate("deploy", version=version, alias=alias)
 
 
 @app.command()
 def rollback() -> None:
     """Serve the version that was in production before the last deployment."""
+    _operate("rollback")
+
+
+def _operate(action: str, **options: str | None) -> None:
+    """``symptom_dx.deploy.<action>`` with the settings of the environment, in one line."""
     from symptom_dx import deploy as deployment
     from symptom_dx.settings import DeploySettings, MlflowSettings
 
     try:
-        outcome = deployment.rollback(DeploySettings(), MlflowSettings(), say=_say)
+        outcome = getattr(deployment, action)(
+            DeploySettings(), MlflowSettings(), say=_say, **options
+        )
     except SymptomDxError as e:
         raise _fail(e) from None
     typer.echo(f"serving version {outcome.release.version} ({outcome.release.storage_uri})")
@@ -137,6 +137,50 @@ def status() -> None:
         typer.echo(json.dumps(deployment.status(DeploySettings(), MlflowSettings()), indent=1))
     except SymptomDxError as e:
         raise _fail(e) from None
+
+
+pipeline_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Kubeflow Pipelines: upload, run."
+)
+app.add_typer(pipeline_app, name="pipeline")
+KfpHost = Annotated[
+    str,
+    typer.Option(
+        envvar="KFP_HOST",
+        help="the KFP API, e.g. a port-forward: kubectl -n kubeflow port-forward "
+        "svc/ml-pipeline-ui 8080:80",
+    ),
+]
+
+
+@pipeline_app.command("upload")
+def pipeline_upload(host: KfpHost = "http://localhost:8080") -> None:
+    """Upload the pipeline (compiled with the images manifests/ deploys) as a new version."""
+    from pipelines import client
+
+    try:
+        _, version_id, version = client.upload(host)
+    except SymptomDxError as e:
+        raise _fail(e) from None
+    typer.echo(f"{client.PIPELINE_NAME} version {version} ({version_id})")
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    params: Annotated[list[str], typer.Argument(help="NAME=VALUE pipeline parameters")],
+    host: KfpHost = "http://localhost:8080",
+    follow: Annotated[bool, typer.Option(help="wait for the run to end")] = True,
+) -> None:
+    """Upload (if new) and run the pipeline; print its dashboard link and follow its state."""
+    from pipelines import client
+
+    try:
+        state = client.run(host, client.parameters(params), follow=follow, say=_say)
+    except SymptomDxError as e:
+        raise _fail(e) from None
+    typer.echo(state)
+    if follow and state != "SUCCEEDED":
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -133,8 +133,8 @@ def split(
     dataset_path: Path,
     train_path: Path,
     test_path: Path,
-    test_fraction: float = DEFAULTS.test_fraction,
-    split_seed: int = DEFAULTS.split_seed,
+    test_fraction: float,
+    split_seed: int,
 ) -> dict[str, Any]:
     """Split the distinct patterns per disease into a training and a held-out set (files in
     the dataset's canonical form); what every later step reads instead of splitting again.

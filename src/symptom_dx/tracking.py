@@ -59,6 +59,11 @@ class Registration:
 def configure_client(settings: MlflowSettings) -> None:
     """Point mlflow at the server and make an unreachable one fail in seconds, not minutes."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    # Artifacts through the server itself, never by presigned URLs to the bucket: an operator
+    # reaches MLflow through a port-forward, from where the bucket's in-cluster address
+    # (MinIO's Service) does not resolve. Our artifacts are small.
+    os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(settings.timeout_s, 1) * 6)))
     import mlflow
 

@@ -79,6 +79,10 @@ def test_kustomize_renders_every_piece(objects):
             "ConfigMap",
             "Deployment",
             "Deployment",
+            "NetworkPolicy",
+            "NetworkPolicy",
+            "NetworkPolicy",
+            "NetworkPolicy",
             "PersistentVolumeClaim",
             "PodMonitor",
             "PodMonitor",
@@ -90,6 +94,8 @@ def test_kustomize_renders_every_piece(objects):
             "ServiceAccount",
             "ServiceAccount",
             "ServingRuntime",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ]
     )
     # No InferenceService: `symptom-dx deploy` makes it from the template with the champion.
@@ -183,7 +189,7 @@ def test_inference_service_uses_our_runtime_in_raw_mode(objects):
     assert "storageUri" not in yaml.safe_load(template)["spec"]["predictor"]["model"]
     isvc = predictor(objects)
     runtime = by_kind(objects, "ServingRuntime")[0]
-    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
     model = isvc["spec"]["predictor"]["model"]
     assert model["runtime"] == runtime["metadata"]["name"]
     assert model["modelFormat"]["name"] in {
@@ -434,3 +440,32 @@ def test_readme_cluster_steps_match_the_manifests(objects):
         f"disease-classifier-predictor.kserve-inference.svc.cluster.local:{grpc['containerPort']}"
         in section
     )
+
+
+def test_network_policies_let_in_only_what_the_design_names(objects):
+    """kserve-inference: nothing by default; the predictor from the UI and monitoring, the UI
+    from monitoring. mlflow: only namespace kubeflow (the pipeline's pods), on MLflow's port."""
+    policies = {p["metadata"]["name"]: p for p in by_kind(objects, "NetworkPolicy")}
+    deny = policies["default-deny-ingress"]
+    assert deny["metadata"]["namespace"] == "kserve-inference"
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    predictor = policies["predictor"]["spec"]
+    [selector] = predictor["podSelector"]["matchExpressions"]
+    assert set(selector["values"]) == {"disease-classifier", "disease-classifier-candidate"}
+    ui = named(objects, "Deployment", "symptom-dx-ui")["spec"]["template"]["metadata"]["labels"]
+    sources = [peer for rule in predictor["ingress"] for peer in rule["from"]]
+    assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "symptom-dx-ui"}}} in sources
+    assert ui["app.kubernetes.io/name"] == "symptom-dx-ui"
+    namespaces = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for peer in sources
+        if "namespaceSelector" in peer
+    }
+    assert namespaces == {"monitoring"}
+    mlflow = policies["mlflow"]["spec"]
+    assert policies["mlflow"]["metadata"]["namespace"] == "mlflow"
+    [rule] = mlflow["ingress"]
+    assert rule["ports"] == [{"port": 5000, "protocol": "TCP"}]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kubeflow"}}}
+    ]

@@ -1,0 +1,147 @@
+"""Upload the pipeline to a Kubeflow Pipelines API server and run it, from the command line
+(``symptom-dx pipeline upload | run``), with the KFP SDK's client.
+
+The uploaded version is compiled here with the components image the manifests deploy
+(manifests/base/kustomization.yaml, which ``make images`` sets), and named after the project's
+version and a hash of the compiled IR: uploading the same pipeline twice is a no-op, a changed
+one gets a new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipelines.compile import compile_pipeline
+from symptom_dx import __version__
+from symptom_dx.errors import SymptomDxError
+
+PIPELINE_NAME = "disease-training"  # the pipeline's @dsl.pipeline name
+EXPERIMENT = "symptom-dx"
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"}
+
+
+class PipelineClientError(SymptomDxError):
+    """The KFP API server could not be reached or refused a request."""
+
+
+def parameters(pairs: list[str]) -> dict[str, Any]:
+    """``["nb_alpha=0.2", "deploy=false"]`` -> typed values, by the pipeline's signature."""
+    from pipelines.disease_training_pipeline import disease_training_pipeline
+
+    signature = inspect.signature(disease_training_pipeline.pipeline_func).parameters
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in signature:
+            known = ", ".join(signature)
+            raise PipelineClientError(
+                f"bad parameter {pair!r}: use NAME=VALUE with NAME one of {known}"
+            )
+        kind = signature[name].annotation
+        kind = {"str": str, "int": int, "float": float, "bool": bool}.get(kind, kind)
+        try:
+            if kind is bool:
+                if text.lower() not in {"true", "false", "1", "0"}:
+                    raise ValueError(text)
+                out[name] = text.lower() in {"true", "1"}
+            else:
+                out[name] = kind(text)
+        except ValueError:
+            raise PipelineClientError(
+                f"parameter {name} wants a {kind.__name__}, got {text!r}"
+            ) from None
+    if "data_source" not in out:
+        raise PipelineClientError("data_source=... is required (a https:// or s3:// Training.csv)")
+    return out
+
+
+def compiled(image: str | None = None) -> tuple[Path, str]:
+    """The compiled pipeline (a temporary file) and its version name."""
+    path = Path(tempfile.mkdtemp(prefix="symptom-dx-pipeline-")) / f"{PIPELINE_NAME}.yaml"
+    compile_pipeline(path, image)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return path, f"{__version__}-{digest}"
+
+
+def connect(host: str) -> Any:
+    import warnings
+
+    import kfp
+
+    try:
+        with warnings.catch_warnings():  # "only works with KFP v2.0.0-beta.2 and later": 2.17 here
+            warnings.simplefilter("ignore", FutureWarning)
+            client = kfp.Client(host=host)
+        client.get_kfp_healthz()
+    except Exception as e:  # the SDK raises urllib3/requests/ApiException alike
+        reason = _first_line(e)
+        raise PipelineClientError(f"no Kubeflow Pipelines API at {host}: {reason}") from None
+    return client
+
+
+def upload(host: str, image: str | None = None) -> tuple[str, str, str]:
+    """(pipeline id, version id, version name) of the uploaded (or already there) version."""
+    client = connect(host)
+    path, version = compiled(image)
+    try:
+        pipeline_id = client.get_pipeline_id(PIPELINE_NAME)
+        if pipeline_id is None:
+            pipeline = client.upload_pipeline(str(path), pipeline_name=PIPELINE_NAME)
+            pipeline_id = pipeline.pipeline_id
+        versions = client.list_pipeline_versions(pipeline_id, page_size=200).pipeline_versions or []
+        found = [v for v in versions if v.display_name == version]
+        if found:
+            return pipeline_id, found[0].pipeline_version_id, version
+        made = client.upload_pipeline_version(
+            str(path), pipeline_version_name=version, pipeline_id=pipeline_id
+        )
+    except Exception as e:
+        raise PipelineClientError(f"upload to {host} failed: {_first_line(e)}") from None
+    return pipeline_id, made.pipeline_version_id, version
+
+
+def run(
+    host: str,
+    params: dict[str, Any],
+    follow: bool = True,
+    image: str | None = None,
+    say: Callable[[str], None] = print,
+    timeout_s: float = 3600,
+) -> str:
+    """Start a run of the uploaded version; with ``follow``, wait for its end. Returns the
+    final (or current) state."""
+    pipeline_id, version_id, version = upload(host, image)
+    client = connect(host)
+    try:
+        experiment = client.create_experiment(EXPERIMENT)
+        started = client.run_pipeline(
+            experiment_id=experiment.experiment_id,
+            job_name=f"{PIPELINE_NAME}-{time.strftime('%Y%m%d-%H%M%S')}",
+            pipeline_id=pipeline_id,
+            version_id=version_id,
+            params=params,
+        )
+    except Exception as e:
+        raise PipelineClientError(f"cannot start a run on {host}: {_first_line(e)}") from None
+    say(
+        f"run {started.run_id} of {PIPELINE_NAME} {version}: {host}/#/runs/details/{started.run_id}"
+    )
+    state, deadline = "", time.monotonic() + timeout_s
+    while follow and state not in TERMINAL and time.monotonic() < deadline:
+        current = client.get_run(started.run_id).state or "PENDING"
+        if current != state:
+            say(f"state: {current}")
+            state = current
+        time.sleep(5)
+    return state or "PENDING"
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,0 +1,245 @@
+"""The application on a real single-node Kubernetes (scripts/cluster/): the cluster up, KServe
+v0.16.0 and MinIO in it, our images loaded, what terraform/ would provide (namespaces, Secrets,
+the bucket, a volume for MLflow), then `kubectl apply -k manifests/overlays/local`, and a
+champion trained by the pipeline and served by its deploy step.
+
+Only the node's own addresses are used: the host routes the cluster's pod and service ranges
+into the node's network namespace, MLflow is reached by `kubectl port-forward` on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+from kube import (
+    KUBECONFIG,
+    apply,
+    get,
+    kubectl,
+    port_forward,
+    script,
+    service_ip,
+    state_path,
+    wait_for,
+)
+from testkit import REPO
+
+from pipelines.compile import image_targets
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
+
+NAMESPACES = ("kubeflow", "mlflow", "kserve-inference", "monitoring")
+BUCKET = "symptom-dx-models"  # manifests/kubeflow/configmap.yaml and mlflow's destination
+MINIO = "minio.minio.svc.cluster.local:9000"
+# kube-prometheus-stack's CRDs that the manifests use, from prometheus-operator's module
+PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
+MONITORING_CRDS = ("podmonitors", "prometheusrules")
+
+
+@dataclass
+class App:
+    """What the tests need to talk to the application."""
+
+    s3_env: dict[str, str]
+    mlflow_user: tuple[str, str]
+    mlflow_url: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def env(self, **more: str) -> dict[str, str]:
+        """The environment of a host-side client (pipeline, symptom-dx) of this cluster."""
+        return {
+            **os.environ,
+            **self.s3_env,
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLFLOW_TRACKING_USERNAME": self.mlflow_user[0],
+            "MLFLOW_TRACKING_PASSWORD": self.mlflow_user[1],
+            "KUBECONFIG": str(KUBECONFIG),
+            **more,
+        }
+
+
+def secret(namespace: str, name: str, data: dict[str, str], annotations: dict | None = None):
+    apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+            "stringData": data,
+        }
+    )
+
+
+def monitoring_crds() -> list[str]:
+    env = {
+        **os.environ,
+        "GOMODCACHE": str(REPO / ".tools" / "go" / "mod"),
+        "GOFLAGS": "-modcacherw",
+    }
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", PROMETHEUS_OPERATOR],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO / "scripts" / "cluster",
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    folder = json.loads(out.stdout)["Dir"] + "/example/prometheus-operator-crd"
+    return [open(f"{folder}/monitoring.coreos.com_{name}.yaml").read() for name in MONITORING_CRDS]
+
+
+REPORT = REPO / "test-artifacts" / "cluster.json"
+
+
+@pytest.fixture(scope="session")
+def report():
+    """What the operate issue asks to report (requests polled through each change, timings),
+    kept in test-artifacts/cluster.json."""
+    figures: dict = {}
+    yield figures
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The cluster, KServe and MinIO up (idempotent), our four images in the node."""
+    images = image_targets()
+    missing = [
+        r
+        for r in images.values()
+        if subprocess.run(["docker", "image", "inspect", r], capture_output=True).returncode
+    ]
+    if missing:
+        pytest.fail(f"images not built: {', '.join(missing)}; run `make images`")
+    script("build.sh", "--with-kserve")
+    script("up.sh")
+    script("kserve.sh", "install", env={"STORAGE_INITIALIZER_IMAGE": images["storage-initializer"]})
+    script("load-image.sh", *images.values())
+    for crd in monitoring_crds():
+        kubectl("apply", "--server-side", "-f", "-", input=crd)
+    return images
+
+
+@pytest.fixture(scope="session")
+def app(cluster, tmp_path_factory):
+    """The application applied from manifests/overlays/local, with MLflow ready: from a clean
+    slate (an earlier session's namespaces, volume and bucket contents are removed first)."""
+    kubectl("delete", "namespace", *NAMESPACES, "--ignore-not-found", "--timeout=300s")
+    kubectl("delete", "pv", "mlflow-data-local", "--ignore-not-found", "--timeout=120s")
+    for namespace in NAMESPACES:
+        kubectl("create", "namespace", namespace)
+    root = get("secret", "minio-root-credentials", "minio")["data"]
+    user = base64.b64decode(root["rootUser"]).decode()
+    password = base64.b64decode(root["rootPassword"]).decode()
+    minio_ip = service_ip("minio", "minio")
+
+    from minio import Minio
+
+    client = Minio(f"{minio_ip}:9000", user, password, secure=False)
+    if client.bucket_exists(BUCKET):
+        from minio.deleteobjects import DeleteObject
+
+        stale = [DeleteObject(o.object_name) for o in client.list_objects(BUCKET, recursive=True)]
+        for error in client.remove_objects(BUCKET, stale):
+            raise AssertionError(f"cannot empty {BUCKET}: {error}")
+    else:
+        client.make_bucket(BUCKET)
+    store = {
+        "AWS_ACCESS_KEY_ID": user,
+        "AWS_SECRET_ACCESS_KEY": password,
+        "AWS_ENDPOINT_URL": f"http://{MINIO}",
+        "MLFLOW_S3_ENDPOINT_URL": f"http://{MINIO}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "S3_VERIFY_SSL": "0",
+        "S3_USE_HTTPS": "0",
+    }
+    kserve_s3 = {  # what terraform/modules/platform/storage.tf annotates
+        "serving.kserve.io/s3-endpoint": MINIO,
+        "serving.kserve.io/s3-usehttps": "0",
+        "serving.kserve.io/s3-verifyssl": "0",
+        "serving.kserve.io/s3-region": "us-east-1",
+    }
+    for namespace in ("kubeflow", "mlflow", "kserve-inference"):
+        secret(namespace, "model-store-credentials", store, kserve_s3)
+    mlflow_password = secrets.token_urlsafe(24)
+    admin = "symptom-dx-admin"
+    secret(
+        "mlflow",
+        "mlflow-auth",
+        {
+            "MLFLOW_AUTH_ADMIN_USERNAME": admin,
+            "MLFLOW_AUTH_ADMIN_PASSWORD": mlflow_password,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(24),
+        },
+    )
+    secret(
+        "kubeflow",
+        "mlflow-credentials",
+        {"MLFLOW_TRACKING_USERNAME": admin, "MLFLOW_TRACKING_PASSWORD": mlflow_password},
+    )
+    # KFP's service account, which the deploy step's RoleBinding names
+    kubectl("create", "serviceaccount", "pipeline-runner", "-n", "kubeflow", check=False)
+    # a volume for MLflow's claim (EKS gives it gp3; this cluster has no provisioner)
+    volume = state_path("volumes", "mlflow")
+    subprocess.run(["rm", "-rf", str(volume)], check=True)
+    volume.mkdir(parents=True)
+    volume.chmod(0o777)
+    apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": "mlflow-data-local"},
+            "spec": {
+                "capacity": {"storage": "5Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Delete",
+                "claimRef": {"namespace": "mlflow", "name": "mlflow-data"},
+                "hostPath": {"path": str(volume), "type": "Directory"},
+            },
+        }
+    )
+    kubectl("apply", "-k", str(REPO / "manifests" / "overlays" / "local"))
+    kubectl("-n", "mlflow", "rollout", "status", "deploy/mlflow", "--timeout=300s")
+    s3_env = {**store, "AWS_ENDPOINT_URL": f"http://{minio_ip}:9000", "SYMPTOM_DX_BUCKET": BUCKET}
+    s3_env["MLFLOW_S3_ENDPOINT_URL"] = s3_env["AWS_ENDPOINT_URL"]
+    with port_forward("mlflow", "svc/mlflow", 5000) as mlflow_url:
+        wait_for(lambda: _health(mlflow_url), 60, "MLflow through the port-forward")
+        yield App(s3_env, (admin, mlflow_password), mlflow_url)
+
+
+def _health(url: str) -> bool:
+    import httpx
+
+    return httpx.get(f"{url}/health", timeout=3).status_code == 200
+
+
+@pytest.fixture(scope="session")
+def champion(app, data_dir, tmp_path_factory):
+    """The pipeline, run as `python -m pipelines.run_local train` against the cluster's MinIO
+    and MLflow, with its deploy step on: it registers version 1 and serves it."""
+    state = tmp_path_factory.mktemp("pipeline-state")
+    env = app.env(
+        DATA_DIR=str(data_dir),
+        STATE_DIR=str(state),
+        SYMPTOM_DX_DEPLOY="1",
+        SYMPTOM_DX_DEPLOY_TIMEOUT="300",
+        PYTHONUNBUFFERED="1",
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.run_local", "train"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    return out.stdout + out.stderr

@@ -1,0 +1,443 @@
+"""The application on the local cluster: reconciled by the real KServe controller and
+webhooks, served, operated (deploy, refuse, switch, roll back) with no manual step, and locked
+(MLflow's credentials, the deploy step's RBAC), with a client polling the predictor
+throughout every change to the served model."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import subprocess
+import sys
+
+import httpx
+import pytest
+import yaml
+from kserve import InferenceGRPCClient, InferInput, InferRequest
+from kube import (
+    KUBECONFIG,
+    KUBECTL,
+    Poller,
+    apply,
+    events,
+    get,
+    kubectl,
+    pod_logs,
+    service_ip,
+    wait_for,
+)
+from testkit import REPO
+
+from symptom_dx import contract
+from symptom_dx.deploy import TEMPLATE_KEY, Release, inference_service
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
+
+NS = "kserve-inference"
+ISVC = "disease-classifier"
+FUNGAL = ["itching", "skin_rash", "nodal_skin_eruptions"]
+
+
+def served() -> dict:
+    return get("inferenceservice", ISVC, NS)
+
+
+def storage_uri() -> str:
+    return served()["spec"]["predictor"]["model"]["storageUri"]
+
+
+def predictor_url(name: str = ISVC) -> str:
+    return f"http://{service_ip(NS, f'{name}-predictor')}/v2/models/{contract.MODEL_NAME}/infer"
+
+
+def top_disease(url: str, symptoms: list[str]) -> str:
+    answer = httpx.post(url, json=contract.infer_request([symptoms], top_k=3), timeout=10)
+    assert answer.status_code == 200, answer.text
+    outputs = {o["name"]: o["data"] for o in answer.json()["outputs"]}
+    return outputs[contract.DISEASE.name][0]
+
+
+def symptom_dx(app, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "symptom_dx.cli", *args],
+        env=app.env(**{"SYMPTOM_DX_DEPLOY_TIMEOUT": "240", **env}),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def registry(app):
+    import os
+
+    os.environ.update({k: v for k, v in app.env().items() if k.startswith("MLFLOW_")})
+    from mlflow import MlflowClient
+
+    return MlflowClient(app.mlflow_url)
+
+
+def poll_body() -> dict:
+    return contract.infer_request([FUNGAL], top_k=3)
+
+
+# -- the cluster itself ------------------------------------------------------------------------
+def test_node_ready_with_dns_and_metrics(cluster):
+    [node] = get("nodes")["items"]
+    ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+    assert ready == "True" and node["status"]["nodeInfo"]["kubeletVersion"] == "v1.34.4"
+    assert get("deployment", "coredns", "kube-system")["status"]["readyReplicas"] >= 1
+    top = wait_for(lambda: kubectl("top", "node", check=False), 120, "kubectl top node")
+    assert "symptomdx-node" in top and "%" in top
+
+
+# -- the champion, trained by the pipeline and served by its deploy step ------------------------
+def test_pipeline_deploys_the_champion(app, champion):
+    assert "champion is version 1" in champion
+    isvc = served()
+    conditions = {c["type"]: c["status"] for c in isvc["status"]["conditions"]}
+    assert conditions["Ready"] == "True"
+    client = registry(app)
+    v1 = client.get_model_version("disease-classifier", "1")
+    assert storage_uri() == v1.tags["storage_uri"]
+    assert isvc["spec"]["predictor"]["model"]["args"] == [
+        f"--model_sha256={v1.tags['model_sha256']}"
+    ]
+    aliases = client.get_registered_model("disease-classifier").aliases
+    assert aliases["production"] == "1" and aliases["champion"] == "1"
+    # the storage initializer (our image) fetched the champion from MinIO
+    log = pod_logs(NS, f"serving.kserve.io/inferenceservice={ISVC}", "storage-initializer")
+    assert f"copied {v1.tags['storage_uri']}" in log
+    # no candidate left behind
+    assert get("inferenceservice", f"{ISVC}-candidate", NS, check=False) == {}
+
+
+def test_predictor_answers_v2_rest_and_grpc_through_its_service(champion):
+    assert top_disease(predictor_url(), FUNGAL) == "Fungal infection"
+    address = f"{service_ip(NS, f'{ISVC}-predictor')}:8081"
+
+    async def grpc_top() -> str:
+        request = InferRequest(
+            model_name=contract.MODEL_NAME,
+            infer_inputs=[InferInput("symptoms", [1], "BYTES", [", ".join(FUNGAL)])],
+        )
+        async with InferenceGRPCClient(address, retries=0, timeout=10) as client:
+            response = await client.infer(request)
+        top = response.outputs[0].as_numpy().reshape(-1)[0]
+        return top.decode() if isinstance(top, bytes) else str(top)
+
+    assert asyncio.run(grpc_top()) == "Fungal infection"
+
+
+def test_ui_serves_the_form_and_reaches_the_predictor(champion):
+    from gradio_client import Client
+
+    kubectl("-n", NS, "rollout", "status", "deploy/symptom-dx-ui", "--timeout=300s")
+    url = f"http://{service_ip(NS, 'symptom-dx-ui')}"
+    page = httpx.get(url, timeout=10)
+    assert page.status_code == 200 and "gradio" in page.text.lower()
+    server_line, *_ = Client(url, verbose=False, download_files=False).predict(
+        FUNGAL, "en", api_name="/diagnose"
+    )
+    assert server_line == "Model server: ready."
+
+
+def test_the_predictor_scales_on_cpu_it_can_read(champion):
+    def cpu() -> int | None:
+        hpa = get("hpa", f"{ISVC}-predictor", NS)
+        for metric in hpa.get("status", {}).get("currentMetrics") or []:
+            return metric["resource"]["current"].get("averageUtilization")
+        return None
+
+    assert wait_for(lambda: cpu() is not None, 180, "the HPA to read CPU") is True
+
+
+def test_reapplying_the_manifests_keeps_the_served_model(champion):
+    before = served()
+    kubectl("apply", "-k", str(REPO / "manifests" / "overlays" / "local"))
+    after = served()
+    assert after["spec"] == before["spec"]
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    # and the server-side way too: our field manager owns what it set
+    kubectl("apply", "--server-side", "-k", str(REPO / "manifests" / "overlays" / "local"))
+    assert served()["spec"]["predictor"]["model"]["storageUri"] == storage_uri()
+
+
+# -- operating the champion --------------------------------------------------------------------
+def broken_copy(app, source_uri: str, drop: str, name: str) -> str:
+    """A copy of a model folder in the bucket without ``drop``; returns its s3:// URI."""
+    from minio import Minio
+    from minio.commonconfig import CopySource
+
+    env = app.s3_env
+    client = Minio(
+        env["AWS_ENDPOINT_URL"].removeprefix("http://"),
+        env["AWS_ACCESS_KEY_ID"],
+        env["AWS_SECRET_ACCESS_KEY"],
+        secure=False,
+    )
+    bucket, prefix = source_uri.removeprefix("s3://").split("/", 1)
+    target = f"models/disease-classifier/{name}"
+    for obj in client.list_objects(bucket, prefix + "/", recursive=True):
+        leaf = obj.object_name.removeprefix(prefix + "/")
+        if leaf != drop:
+            client.copy_object(bucket, f"{target}/{leaf}", CopySource(bucket, obj.object_name))
+    return f"s3://{bucket}/{target}"
+
+
+def register_version(app, storage_uri_: str, like: str) -> str:
+    """A registry version at ``storage_uri_`` with the tags and run of version ``like``."""
+    client = registry(app)
+    base = client.get_model_version("disease-classifier", like)
+    tags = {"storage_uri": storage_uri_, "model_sha256": base.tags["model_sha256"]}
+    mv = client.create_model_version("disease-classifier", storage_uri_, base.run_id, tags=tags)
+    return mv.version
+
+
+def test_a_candidate_without_model_file_is_refused_and_nothing_fails(app, champion, report):
+    before = storage_uri()
+    broken = broken_copy(app, before, "model.joblib", "broken-no-joblib")
+    version = register_version(app, broken, "1")
+    with Poller(predictor_url(), poll_body()) as poller:
+        out = symptom_dx(app, "deploy", "--version", version, SYMPTOM_DX_DEPLOY_TIMEOUT="90")
+    assert out.returncode == 1, out.stdout + out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert (
+        line.startswith(f"error: version {version} not deployed: ")
+        and "Traceback" not in out.stderr
+    )
+    assert storage_uri() == before
+    assert get("inferenceservice", f"{ISVC}-candidate", NS, check=False) == {}
+    assert poller.sent > 100 and poller.failures == [], poller.failures[:5]
+    report["refused_candidate_without_model_file"] = {"requests": poller.sent, "failed": 0}
+
+
+def test_a_candidate_with_altered_weights_is_refused_by_its_checksum(app, champion, report):
+    """Another model's model.joblib under the champion's recorded sha256: the server refuses
+    to unpickle it, the candidate never becomes Ready, the served model stays."""
+    before = storage_uri()
+    from minio import Minio
+
+    env = app.s3_env
+    client = Minio(
+        env["AWS_ENDPOINT_URL"].removeprefix("http://"),
+        env["AWS_ACCESS_KEY_ID"],
+        env["AWS_SECRET_ACCESS_KEY"],
+        secure=False,
+    )
+    altered = broken_copy(app, before, "", "altered-weights")
+    bucket, prefix = altered.removeprefix("s3://").split("/", 1)
+    client.put_object(bucket, f"{prefix}/model.joblib", __import__("io").BytesIO(b"x" * 64), 64)
+    version = register_version(app, altered, "1")
+    with Poller(predictor_url(), poll_body()) as poller:
+        out = symptom_dx(app, "deploy", "--version", version, SYMPTOM_DX_DEPLOY_TIMEOUT="90")
+    assert out.returncode == 1 and "not deployed" in out.stderr.strip().splitlines()[-1]
+    assert storage_uri() == before
+    assert poller.failures == [], poller.failures[:5]
+    report["refused_candidate_with_altered_weights"] = {"requests": poller.sent, "failed": 0}
+
+
+def test_deploy_switches_with_zero_failed_requests_then_rolls_back(app, champion, data_dir, report):
+    """A second version (another seed, so other weights) is deployed by `symptom-dx deploy`
+    run as the pipeline's service account; then `symptom-dx rollback` restores version 1."""
+    v1_uri = storage_uri()
+    second = retrain_and_register(app, data_dir)
+    kubeconfig = service_account_kubeconfig("kubeflow", "pipeline-runner")
+    with Poller(predictor_url(), poll_body()) as poller:
+        out = symptom_dx(app, "deploy", "--version", second, KUBECONFIG=str(kubeconfig))
+        assert out.returncode == 0, out.stderr[-3000:]
+        status = json.loads(symptom_dx(app, "status").stdout)
+        assert status["serving"]["version"] == second and status["ready"] is True
+        assert status["aliases"]["production"] == second and status["aliases"]["previous"] == "1"
+        assert status["candidate_left"] is False
+        back = symptom_dx(app, "rollback", KUBECONFIG=str(kubeconfig))
+        assert back.returncode == 0, back.stderr[-3000:]
+    assert storage_uri() == v1_uri
+    assert poller.sent > 200 and poller.failures == [], poller.failures[:5]
+    report["deploy_then_rollback"] = {"requests": poller.sent, "failed": 0}
+
+
+def retrain_and_register(app, data_dir) -> str:
+    """Version N: the default candidate trained with another seed, registered as register
+    does (the gate may keep the champion; deploy serves any registered version)."""
+    script = """
+import os, sys
+from pathlib import Path
+from symptom_dx import steps
+from symptom_dx.config import DEFAULTS
+from symptom_dx.dataset import load_dataset, write_dataset
+from symptom_dx.evaluation import pattern_split
+from symptom_dx.settings import MlflowSettings, S3Settings
+
+work = Path(sys.argv[1])
+data = Path(sys.argv[2])
+ds = load_dataset(data / "Training.csv")
+parts = pattern_split(ds, DEFAULTS.test_fraction, DEFAULTS.split_seed)
+write_dataset(parts.train, work / "train.csv")
+write_dataset(parts.test, work / "test.csv")
+steps.train(work / "train.csv", work / "candidates", "naive_bayes",
+            steps.hyperparameters(DEFAULTS.nb_alpha, DEFAULTS.lr_c, DEFAULTS.rf_n_estimators),
+            DEFAULTS.dropout_samples, seed=7)
+evaluation = steps.evaluate_candidates(work / "test.csv", work / "candidates", work / "model")
+evaluation.pop("confusion_k3")
+tables = work / "knowledge"
+tables.mkdir()
+for name in ("symptom_Description.csv", "symptom_precaution.csv", "Symptom_severity.csv"):
+    (tables / name).write_bytes((data / name).read_bytes())
+result = steps.register(work / "model", work / "test.csv", evaluation, S3Settings(),
+                        MlflowSettings(), knowledge_dir=tables)
+print(result.version)
+"""
+    import tempfile
+
+    work = tempfile.mkdtemp(prefix="retrain-")
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", script, work, str(data_dir)],
+            env=app.env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        return out.stdout.strip().splitlines()[-1]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def service_account_kubeconfig(namespace: str, account: str):
+    """A kubeconfig that acts as the service account (a short-lived token)."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
+    config = yaml.safe_load(KUBECONFIG.read_text())
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
+    path = KUBECONFIG.with_name(f"kubeconfig-{account}")
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def test_the_deployers_role_touches_only_our_inference_services(champion):
+    who = "--as=system:serviceaccount:kubeflow:pipeline-runner"
+
+    def can(*args: str) -> bool:
+        return kubectl("auth", "can-i", *args, who, check=False).strip().startswith("yes")
+
+    assert can("patch", f"inferenceservices/{ISVC}", "-n", NS)
+    assert can("patch", f"inferenceservices/{ISVC}-candidate", "-n", NS)
+    assert not can("patch", "inferenceservices/another", "-n", NS)
+    assert not can("delete", "inferenceservices/another", "-n", NS)
+    assert not can("get", "secrets", "-n", NS)
+    assert not can("patch", "deployments/symptom-dx-ui", "-n", NS)
+    assert not can("create", "inferenceservices", "-n", "default")
+    # RBAC cannot name what is created; the ValidatingAdmissionPolicy does
+    assert can("create", "inferenceservices", "-n", NS)
+    other = inference_service(
+        yaml.safe_load(get("configmap", "symptom-dx-predictor", NS)["data"][TEMPLATE_KEY]),
+        "another",
+        Release("0", "s3://symptom-dx-models/models/none", "0" * 64, "r"),
+    )
+    kubeconfig = service_account_kubeconfig("kubeflow", "pipeline-runner")
+    refused = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "create", "-f", "-"],
+        input=json.dumps(other),
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0
+    assert "may only write the InferenceServices" in refused.stderr, refused.stderr
+
+
+# -- the registry is locked --------------------------------------------------------------------
+def test_a_pod_without_mlflow_credentials_cannot_move_the_alias(cluster, app, champion):
+    script = (
+        "import httpx;"
+        "r = httpx.post('http://mlflow.mlflow.svc.cluster.local:5000/api/2.0/mlflow/"
+        "registered-models/alias', json={'name': 'disease-classifier', 'alias': 'champion',"
+        " 'version': '1'}, timeout=10);"
+        "print('STATUS', r.status_code)"
+    )
+    name = "no-credentials"
+    kubectl("delete", "pod", name, "-n", "kubeflow", "--ignore-not-found", "--wait=true")
+    kubectl(
+        "run",
+        name,
+        "-n",
+        "kubeflow",
+        "--restart=Never",
+        f"--image={cluster['components']}",
+        "--image-pull-policy=Never",
+        "--command",
+        "--",
+        "python",
+        "-c",
+        script,
+    )
+    wait_for(
+        lambda: get("pod", name, "kubeflow")["status"]["phase"] in ("Succeeded", "Failed"),
+        180,
+        "the pod without credentials to finish",
+    )
+    log = kubectl("logs", name, "-n", "kubeflow")
+    kubectl("delete", "pod", name, "-n", "kubeflow", "--wait=false")
+    assert "STATUS 401" in log, log
+
+
+# -- the defect of S3 mode ---------------------------------------------------------------------
+def test_s3_mode_account_gets_its_predictor_pod(cluster, champion):
+    """A predictor service account that lists a missing Secret (what the base manifests did in
+    Amazon S3 mode, where the Secret does not exist) makes KServe's pod webhook refuse every
+    predictor pod; the account of manifests/overlays/aws-s3/ lists none and the pod is made."""
+    ns = "s3-mode-check"
+    kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=120s")
+    kubectl("create", "namespace", ns)
+    try:
+        rendered = kubectl("kustomize", str(REPO / "manifests"))
+        objects = [o for o in yaml.safe_load_all(rendered) if o]
+        [account] = [
+            o for o in objects if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == ISVC
+        ]
+        [runtime] = [o for o in objects if o["kind"] == "ServingRuntime"]
+        [template] = [
+            o for o in objects if o["kind"] == "ConfigMap" and TEMPLATE_KEY in o.get("data", {})
+        ]
+        assert account["secrets"] == [{"name": "model-store-credentials"}]  # MinIO mode
+        for obj in (account, runtime):
+            obj["metadata"]["namespace"] = ns
+            apply(obj)
+        isvc = inference_service(
+            yaml.safe_load(template["data"][TEMPLATE_KEY]),
+            "defect-check",
+            Release("0", "s3://symptom-dx-models/models/none", "0" * 64, "r"),
+        )
+        isvc["metadata"]["namespace"] = ns
+        apply(isvc)
+        refused = wait_for(
+            lambda: "model-store-credentials" in events(ns) and events(ns),
+            120,
+            "KServe's webhook to refuse the pod",
+        )
+        assert "denied" in refused or "not found" in refused, refused
+        assert not get("pods", namespace=ns)["items"]
+        # the aws-s3 overlay's account: no Secret listed
+        s3_rendered = kubectl("kustomize", str(REPO / "manifests" / "overlays" / "aws-s3"))
+        [s3_account] = [
+            o
+            for o in yaml.safe_load_all(s3_rendered)
+            if o and o["kind"] == "ServiceAccount" and o["metadata"]["name"] == ISVC
+        ]
+        assert "secrets" not in s3_account
+        kubectl("delete", "serviceaccount", ISVC, "-n", ns)
+        s3_account["metadata"]["namespace"] = ns
+        apply(s3_account)
+        wait_for(lambda: get("pods", namespace=ns)["items"], 180, "the predictor pod")
+    finally:
+        kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_no_secret_value_is_in_any_manifest_we_apply():
+    rendered = kubectl("kustomize", str(REPO / "manifests" / "overlays" / "local"))
+    assert "kind: Secret" not in rendered
+    assert base64.b64encode(b"minio").decode() not in rendered
