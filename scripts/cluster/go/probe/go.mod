@@ -1,0 +1,3 @@
+module symptomdx.local/cluster/probe
+
+go 1.24.0
