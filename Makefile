@@ -10,6 +10,9 @@ S3_PORT ?= 9000
 REGISTRY ?= ghcr.io/symptom-dx
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PUSH ?= 0
+# pytest-xdist workers of make test: each file on one worker, the longest first; one more
+# than the 2 cores of CI, as the workers spend a third of their time waiting on servers
+TEST_WORKERS ?= 3
 export DATA_DIR MLFLOW_PORT S3_PORT REGISTRY TAG PUSH
 
 .PHONY: help venv lock run serve test test-images test-cluster cluster-up cluster-down bench lint format compile images clean
@@ -40,7 +43,7 @@ images: venv ## build the images as REGISTRY/<name>:TAG (PUSH=1 pushes) and poin
 test: venv ## unit, data, integration, browser, container and infrastructure tests
 	@bash scripts/apt-deps.sh chromium fonts-nanum prometheus prometheus-alertmanager docker.io debootstrap
 	@REGISTRY= TAG= bash scripts/images.sh  # the images manifests/ names, which the tests run
-	@$(PY) -m pytest --ignore=tests/infra --ignore=tests/cluster
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/infra --ignore=tests/cluster
 	@bash scripts/test-infra.sh  # terraform fmt, checkov, tests/infra
 
 test-images: venv ## build the images and run only the container tests

@@ -11,6 +11,25 @@ from testkit import REPO, S3_ACCESS_KEY, S3_SECRET_KEY, s3_env
 
 from symptom_dx.local.services import free_port, start_s3
 
+# The files that take longest (`pytest --durations=0`), first: `make test` runs each file on
+# one pytest-xdist worker (`--dist loadfile`: a file's tests share module fixtures such as
+# servers and pipeline runs), and the workers finish together when the long ones start early.
+LONGEST_FIRST = (
+    "tests/pipeline/test_pipeline_local.py",
+    "tests/pipeline/test_make_run_stopped.py",
+    "tests/images/test_images.py",
+    "tests/pipeline/test_make_run.py",
+    "tests/monitoring/test_live_monitoring.py",
+    "tests/serving/test_fuzz.py",
+    "tests/ui/test_browser.py",
+    "tests/ui/test_entrypoint.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:

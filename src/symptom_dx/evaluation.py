@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, log_loss
 
 from symptom_dx.config import DEFAULTS
 from symptom_dx.dataset import Dataset
@@ -67,6 +66,8 @@ def vignettes(
 
 def score(proba: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
     """top-1, top-3, macro-F1, log-loss and expected calibration error (15 bins)."""
+    from sklearn.metrics import f1_score, log_loss  # where used: see make_estimator
+
     y = np.asarray(y).astype(str)
     index = {c: i for i, c in enumerate(classes)}
     truth = np.array([index[v] for v in y])
@@ -110,6 +111,8 @@ def confusion(
     seed: int = 0,
 ) -> np.ndarray:
     """Confusion matrix on k-symptom vignettes (rows: truth, columns: predicted)."""
+    from sklearn.metrics import confusion_matrix
+
     X, y = vignettes(test, k, per_pattern, seed)
     predicted = np.asarray(model.classes)[model.predict_proba(X).argmax(axis=1)]
     return confusion_matrix(y.astype(str), predicted, labels=model.classes)

@@ -20,15 +20,12 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
-import sklearn
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import MultinomialNB
 
 from symptom_dx import __version__
 from symptom_dx.errors import SymptomDxError
@@ -49,6 +46,12 @@ TRAINING_REFERENCE = "training_reference"
 
 def make_estimator(algorithm: str, params: dict[str, Any], seed: int) -> Any:
     """A fresh scikit-learn estimator for one of ``ALGORITHMS``."""
+    # scikit-learn is imported where it is used: the steps that neither train nor score
+    # (ingest, split, deploy) start ~1.5 s faster without it.
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import MultinomialNB
+
     if algorithm == "logistic_regression":
         return LogisticRegression(C=float(params.get("C", 10.0)), max_iter=3000, random_state=seed)
     if algorithm == "naive_bayes":
@@ -413,7 +416,7 @@ def runtime_versions() -> dict[str, str]:
     return {
         "symptom_dx": __version__,
         "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
+        "scikit-learn": version("scikit-learn"),
         "numpy": np.__version__,
         "joblib": joblib.__version__,
     }
@@ -421,6 +424,9 @@ def runtime_versions() -> dict[str, str]:
 
 def _linear_form(estimator: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """(W [n_classes, n_features], b [n_classes]) with predict_proba = softmax(x @ W.T + b)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import MultinomialNB
+
     if isinstance(estimator, LogisticRegression) and len(estimator.classes_) > 2:
         return estimator.coef_, estimator.intercept_
     if isinstance(estimator, MultinomialNB):

@@ -344,16 +344,25 @@ print(client.get_model_version_by_alias("image-test", "champion").version)
             for o in models_bucket.list_objects(MODELS_BUCKET, "mlflow-artifacts/", recursive=True)
         ]
         assert any(name.endswith("notes/note.txt") for name in stored), stored
-        # the Service's DNS name is an allowed Host (not 403 "Invalid Host header"), and the
-        # registry answers only with credentials
-        get = f"{url}/api/2.0/mlflow/registered-models/get"
-        host = {"Host": "mlflow.mlflow.svc.cluster.local:5000"}
+        # the Service's names are allowed Hosts (not 403 "Invalid Host header"), others are not
+        registry = f"{url}/api/2.0/mlflow/registered-models"
         credentials = (admin["MLFLOW_AUTH_ADMIN_USERNAME"], admin["MLFLOW_AUTH_ADMIN_PASSWORD"])
-        named_host = httpx.get(
-            get, params={"name": "image-test"}, headers=host, auth=credentials, timeout=5
-        )
-        assert named_host.status_code == 200, named_host.text
-        assert httpx.get(get, params={"name": "image-test"}, timeout=5).status_code == 401
+        model = {"name": "image-test"}
+        service_hosts = ("mlflow.mlflow.svc.cluster.local", "mlflow.mlflow", "localhost")
+        for host in (f"{name}:5000" for name in service_hosts):
+            answer = httpx.get(
+                f"{registry}/get", params=model, headers={"Host": host}, auth=credentials
+            )
+            assert answer.status_code == 200, (host, answer.text)
+        foreign = {"Host": "attacker.example:5000"}
+        refused = httpx.get(f"{registry}/get", params=model, headers=foreign, auth=credentials)
+        assert refused.status_code == 403
+        # the registry answers only with credentials: nothing else can move the champion
+        assert httpx.get(f"{registry}/get", params=model).status_code == 401
+        move = {**model, "alias": "champion", "version": "1"}
+        assert httpx.post(f"{registry}/alias", json=move).status_code == 401
+        wrong = (admin["MLFLOW_AUTH_ADMIN_USERNAME"], "a-guess")
+        assert httpx.post(f"{registry}/alias", json=move, auth=wrong).status_code == 401
 
 
 # -- components --------------------------------------------------------------------------------

@@ -1,117 +1,20 @@
 """`make run`'s command end to end: train, register, serve the champion, the UI and the
-monitoring, stop; and stopped the hard ways (SIGTERM mid-pipeline, SIGKILL), nothing stays.
+monitoring, then Ctrl+C stops everything (test_make_run_stopped.py: the hard ways)."""
 
-The command starts its own S3, MLflow, Prometheus and Alertmanager (on free ports here), so
-this is exactly what a user gets, minus the fixed default ports.
-"""
-
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from testkit import REPO
+from makerun import SERVING, MakeRun, free_ports, infer, nothing_left, prometheus
 
-from symptom_dx.local.lifecycle import RECORD_FILE, alive, processes_of
-from symptom_dx.local.services import free_port, port_is_free
+from symptom_dx.local.lifecycle import RECORD_FILE
 
 pytestmark = pytest.mark.integration
-SERVING = "Ctrl+C stops everything"
-PIPELINE = "running pipeline"
-PORTS = (
-    "MLFLOW_PORT",
-    "S3_PORT",
-    "MODEL_HTTP_PORT",
-    "MODEL_GRPC_PORT",
-    "UI_PORT",
-    "PROMETHEUS_PORT",
-    "ALERTMANAGER_PORT",
-)
 
 
-class MakeRun:
-    """`python -m pipelines.run_local run` (what `make run` runs) as a subprocess."""
-
-    def __init__(self, data_dir: Path, state: Path, ports: dict[str, int], **env: str):
-        self.state, self.ports = state, ports
-        self.log_path = state.parent / f"run-{len(list(state.parent.glob('run-*.log')))}.log"
-        self.env = {
-            **os.environ,
-            **{k: str(v) for k, v in ports.items()},
-            "DATA_DIR": str(data_dir),
-            "STATE_DIR": str(state),
-            "PYTHONUNBUFFERED": "1",
-            "PROMETHEUS_INTERVAL": "1s",
-            **env,
-        }
-
-    def __enter__(self) -> "MakeRun":
-        self.log = open(self.log_path, "w+")  # closed in __exit__
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.run_local", "run"],
-            cwd=REPO,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-    @property
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_for(self, text: str, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.output:
-            assert self.proc.poll() is None, self.output[-3000:]
-            assert time.monotonic() < deadline, f"no '{text}' in {timeout:.0f} s"
-            time.sleep(0.5)
-
-    def record(self) -> dict:
-        return json.loads((self.state / RECORD_FILE).read_text())
-
-    def url(self, port: str) -> str:
-        return f"http://127.0.0.1:{self.ports[port]}"
-
-
-@pytest.fixture
-def ports() -> dict[str, int]:
-    return {name: free_port() for name in PORTS}
-
-
-def nothing_left(run_id: str, ports: dict[str, int], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while processes_of(run_id) or not all(port_is_free(p) for p in ports.values()):
-        assert time.monotonic() < deadline, (
-            f"left behind: {processes_of(run_id)}, ports in use:"
-            f" {[k for k, p in ports.items() if not port_is_free(p)]}"
-        )
-        time.sleep(0.5)
-
-
-def infer(model_url: str, symptoms: str) -> httpx.Response:
-    body = {"inputs": [{"name": "symptoms", "datatype": "BYTES", "shape": [1], "data": [symptoms]}]}
-    return httpx.post(f"{model_url}/v2/models/disease-classifier/infer", json=body, timeout=5)
-
-
-def prometheus(url: str, path: str, **params: str) -> dict:
-    answer = httpx.get(f"{url}/api/v1/{path}", params=params, timeout=5).json()
-    assert answer["status"] == "success", answer
-    return answer["data"]
-
-
-def test_run_trains_serves_monitors_and_stops_cleanly(data_dir, tmp_path, ports):
+def test_run_trains_serves_monitors_and_stops_cleanly(data_dir, tmp_path):
+    ports = free_ports()
     with MakeRun(data_dir, tmp_path / "state", ports) as run:
         try:
             run.wait_for(SERVING)
@@ -179,60 +82,3 @@ def test_run_trains_serves_monitors_and_stops_cleanly(data_dir, tmp_path, ports)
     assert (state / "prometheus" / "data").is_dir()  # its data lives in .state
     assert not (state / RECORD_FILE).exists()
     assert not (state / "kfp-workspace").exists()  # KFP's scratch folder is gone
-
-
-def test_sigterm_during_the_pipeline_stops_everything(data_dir, tmp_path, ports):
-    with MakeRun(data_dir, tmp_path / "state", ports) as run:
-        run.wait_for(PIPELINE, timeout=120)
-        run_id = run.record()["run_id"]
-        servers = {p.command.split()[0] for p in processes_of(run_id)}
-        assert {"weed", "python"} <= servers, servers  # S3, MLflow, the pipeline
-        run.proc.send_signal(signal.SIGTERM)
-        code = run.proc.wait(timeout=60)
-        assert code == 130, run.output[-2000:]
-        assert "interrupted" in run.output
-    nothing_left(run_id, ports)
-
-
-def test_sigkill_leaves_nothing_and_the_next_run_takes_over(data_dir, tmp_path, ports):
-    """SIGKILL of the run and of its reaper mid-pipeline: the next run on the same state
-    finds the leftovers, stops them, says so, and works. SIGKILL of that run while it
-    serves: its reaper stops everything. Only one pipeline run's outputs stay
-    (PIPELINE_RUNS_KEPT=1), and KFP leaves no temporary folder."""
-    state = tmp_path / "state"
-    kfp_temp_before = set(Path("/tmp").glob("kfp-workspace-*"))
-    with MakeRun(data_dir, state, ports, PIPELINE_RUNS_KEPT="1") as first:
-        first.wait_for(PIPELINE, timeout=120)
-        record = first.record()
-        os.kill(record["reaper"], signal.SIGKILL)
-        first.proc.kill()
-        first.proc.wait()
-        deadline = time.monotonic() + 10
-        while alive(record["reaper"]):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-    left = processes_of(record["run_id"])
-    assert left, "nothing left to take over"
-    assert not port_is_free(ports["S3_PORT"])
-
-    with MakeRun(data_dir, state, ports, PIPELINE_RUNS_KEPT="1") as second:
-        second.wait_for(SERVING)
-        assert f"stopped {len(left)} processes an earlier run left" in second.output
-        assert "is in use" not in second.output
-        assert processes_of(record["run_id"]) == []
-        assert infer(second.url("MODEL_HTTP_PORT"), "cough, high fever").status_code == 200
-        run_id = second.record()["run_id"]
-        assert len(processes_of(run_id)) >= 6  # S3, MLflow (2), model server, UI, Prometheus...
-        second.proc.kill()
-        second.proc.wait()
-    nothing_left(run_id, ports)
-    # the reaper says what it did after it stopped everything: give it a moment to write
-    reaper_log = state / "logs" / "reaper.log"
-    deadline = time.monotonic() + 10
-    while "ended without stopping" not in (reaper_log.read_text() if reaper_log.exists() else ""):
-        assert time.monotonic() < deadline, "the reaper did not report"
-        time.sleep(0.2)
-    runs = [p for p in (state / "pipeline-root").iterdir() if p.is_dir() and p.name[0] != "."]
-    assert len(runs) == 1, runs
-    assert not (state / "kfp-workspace").exists()
-    assert set(Path("/tmp").glob("kfp-workspace-*")) <= kfp_temp_before
