@@ -29,19 +29,11 @@ from pathlib import Path
 
 import httpx
 
+from pipelines.run_local import PORT_VARIABLES
 from symptom_dx.local.services import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MB = 1536
-PORTS = (
-    "MLFLOW_PORT",
-    "S3_PORT",
-    "MODEL_HTTP_PORT",
-    "MODEL_GRPC_PORT",
-    "UI_PORT",
-    "PROMETHEUS_PORT",
-    "ALERTMANAGER_PORT",
-)
 
 
 def tree(root: int) -> list[int]:
@@ -125,7 +117,7 @@ def main() -> int:
         from symptom_dx import kaggle
 
         args.data_dir = kaggle.download(REPO / "data" / "downloads" / "kaggle-disease-prediction")
-    ports = {name: free_port() for name in PORTS}
+    ports = {name: free_port() for name in PORT_VARIABLES}
     state = Path(tempfile.mkdtemp(prefix="stack-memory-"))
     env = {
         **os.environ,

@@ -72,6 +72,15 @@ class LocalRunSettings(BaseSettings):
     deploy: bool = Field(False, validation_alias="SYMPTOM_DX_DEPLOY")
 
 
+# The environment variables of every port `make run` listens on (tests and the benchmark
+# give each a free port).
+PORT_VARIABLES = tuple(
+    str(field.validation_alias)
+    for name, field in LocalRunSettings.model_fields.items()
+    if name.endswith("_port")
+)
+
+
 def say(message: str) -> None:
     typer.secho(f"==> {message}", fg=typer.colors.CYAN, err=True)
 

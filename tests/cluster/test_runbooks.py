@@ -88,6 +88,8 @@ def test_upgrade_the_model_server_image(app, champion, cluster, tmp_path, report
         c["image"]
         for p in pods
         if p["metadata"]["labels"].get("serving.kserve.io/inferenceservice") == ISVC
+        # the rollout is done; a replaced pod may still be in its termination grace period
+        and "deletionTimestamp" not in p["metadata"]
         for c in p["spec"]["containers"]
     }
     assert images == {upgraded}

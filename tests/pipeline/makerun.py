@@ -14,20 +14,12 @@ from pathlib import Path
 import httpx
 from testkit import REPO
 
+from pipelines.run_local import PORT_VARIABLES
 from symptom_dx.local.lifecycle import RECORD_FILE, processes_of
 from symptom_dx.local.services import free_port, port_is_free
 
 SERVING = "Ctrl+C stops everything"
 PIPELINE = "running pipeline"
-PORTS = (
-    "MLFLOW_PORT",
-    "S3_PORT",
-    "MODEL_HTTP_PORT",
-    "MODEL_GRPC_PORT",
-    "UI_PORT",
-    "PROMETHEUS_PORT",
-    "ALERTMANAGER_PORT",
-)
 
 
 class MakeRun:
@@ -82,8 +74,8 @@ class MakeRun:
 
 
 def free_ports() -> dict[str, int]:
-    """A free loopback port for each of ``PORTS``."""
-    return {name: free_port() for name in PORTS}
+    """A free loopback port for each of ``PORT_VARIABLES``."""
+    return {name: free_port() for name in PORT_VARIABLES}
 
 
 def nothing_left(run_id: str, ports: dict[str, int], timeout: float = 30) -> None:
