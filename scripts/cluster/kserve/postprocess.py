@@ -25,12 +25,12 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def strip_json_comments(text):
+def strip_json_comments(text: str) -> str:
     # KServe's ConfigMap JSON values carry '#' comment lines; drop them before parsing.
     return "\n".join(line for line in text.splitlines() if not re.match(r"^\s*#", line))
 
 
-def main():
+def main() -> None:
     namespace, service, ca_file, si_image = sys.argv[1:5]
     with open(ca_file, "rb") as f:
         ca_bundle = base64.b64encode(f.read()).decode()
