@@ -34,25 +34,17 @@ def measure(data_dir: Path, windows: int, seed: int = 0) -> dict:
         normal_patients,
         shifted_patients,
         symptom_counts,
+        top_diseases,
         total_variation,
     )
     from symptom_dx.steps import train_default_candidate
-    from symptom_dx.vocabulary import vocabulary
 
     model, split = train_default_candidate(load_dataset(data_dir / "Training.csv"))
     reference = model.reference
     if reference is None:
         raise SystemExit("the trained model has no training reference in its metadata")
     pool = normal_patients(split.test, k=3)
-    index = {s: j for j, s in enumerate(vocabulary().ids)}
-
-    def ranked_first(patients: list) -> list[str]:
-        X = np.zeros((len(patients), len(index)), dtype=np.float32)
-        for i, patient in enumerate(patients):
-            X[i, [index[s] for s in patient]] = 1
-        return [model.classes[c] for c in model.predict_proba(X).argmax(axis=1)]
-
-    pool_first = ranked_first(pool)
+    pool_first = top_diseases(model, pool)
     rng = np.random.default_rng(seed)
 
     def distances(patients: list, first: list[str]) -> tuple[float, float]:
@@ -81,7 +73,7 @@ def measure(data_dir: Path, windows: int, seed: int = 0) -> dict:
             normal.append(distances([pool[i] for i in pick], [pool_first[i] for i in pick]))
         for w in range(min(windows, 200)):  # far from the threshold: fewer draws suffice
             patients = shifted_patients(n, k=3, seed=seed + 1 + w)
-            shifted.append(distances(patients, ranked_first(patients)))
+            shifted.append(distances(patients, top_diseases(model, patients)))
         results["volumes"][n] = {
             "normal": {
                 "input": summary([d[0] for d in normal]),

@@ -165,18 +165,24 @@ def test_reapplying_the_manifests_keeps_the_served_model(champion):
 
 
 # -- operating the champion --------------------------------------------------------------------
-def broken_copy(app, source_uri: str, drop: str, name: str) -> str:
-    """A copy of a model folder in the bucket without ``drop``; returns its s3:// URI."""
+def bucket_client(app):
+    """A MinIO client for the cluster's bucket, through the test's port-forward."""
     from minio import Minio
-    from minio.commonconfig import CopySource
 
     env = app.s3_env
-    client = Minio(
+    return Minio(
         env["AWS_ENDPOINT_URL"].removeprefix("http://"),
         env["AWS_ACCESS_KEY_ID"],
         env["AWS_SECRET_ACCESS_KEY"],
         secure=False,
     )
+
+
+def broken_copy(app, source_uri: str, drop: str, name: str) -> str:
+    """A copy of a model folder in the bucket without ``drop``; returns its s3:// URI."""
+    from minio.commonconfig import CopySource
+
+    client = bucket_client(app)
     bucket, prefix = source_uri.removeprefix("s3://").split("/", 1)
     target = f"models/disease-classifier/{name}"
     for obj in client.list_objects(bucket, prefix + "/", recursive=True):
@@ -217,15 +223,8 @@ def test_a_candidate_with_altered_weights_is_refused_by_its_checksum(app, champi
     """Another model's model.joblib under the champion's recorded sha256: the server refuses
     to unpickle it, the candidate never becomes Ready, the served model stays."""
     before = storage_uri()
-    from minio import Minio
 
-    env = app.s3_env
-    client = Minio(
-        env["AWS_ENDPOINT_URL"].removeprefix("http://"),
-        env["AWS_ACCESS_KEY_ID"],
-        env["AWS_SECRET_ACCESS_KEY"],
-        secure=False,
-    )
+    client = bucket_client(app)
     altered = broken_copy(app, before, "", "altered-weights")
     bucket, prefix = altered.removeprefix("s3://").split("/", 1)
     client.put_object(bucket, f"{prefix}/model.joblib", __import__("io").BytesIO(b"x" * 64), 64)

@@ -127,25 +127,17 @@ def test_the_drift_thresholds_separate_normal_from_shifted_traffic(trained_model
         normal_patients,
         shifted_patients,
         symptom_counts,
+        top_diseases,
         total_variation,
     )
     from symptom_dx.model import SymptomClassifier
-    from symptom_dx.vocabulary import vocabulary
 
     threshold, patients = drift_alert_limits("DiseaseClassifierInputDrift")
     model = SymptomClassifier.load(trained_model_dir)
     reference = model.reference
     split = pattern_split(training_set, DEFAULTS.test_fraction, DEFAULTS.split_seed)
     pool = normal_patients(split.test, k=3)
-    index = {s: j for j, s in enumerate(vocabulary().ids)}
-
-    def first(batch: list) -> list[str]:
-        X = np.zeros((len(batch), len(index)), dtype=np.float32)
-        for i, p in enumerate(batch):
-            X[i, [index[s] for s in p]] = 1
-        return [model.classes[c] for c in model.predict_proba(X).argmax(axis=1)]
-
-    ranked = first(pool)
+    ranked = top_diseases(model, pool)
     rng = np.random.default_rng(0)
     normal = []
     for _ in range(300):
@@ -159,7 +151,7 @@ def test_the_drift_thresholds_separate_normal_from_shifted_traffic(trained_model
     shifted = shifted_patients(int(patients), k=3, seed=0)
     far = (
         total_variation(symptom_counts(shifted), reference.symptom_share),
-        total_variation(Counter(first(shifted)), reference.disease_share),
+        total_variation(Counter(top_diseases(model, shifted)), reference.disease_share),
     )
     worst = np.max(normal, axis=0)
     assert (worst < threshold).all(), f"normal traffic reaches {worst} (threshold {threshold})"

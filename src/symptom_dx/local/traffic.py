@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,15 @@ def normal_patients(
     X, _ = vignettes(held_out, k, per_pattern, seed)
     ids = vocabulary().ids
     return [tuple(ids[j] for j in np.flatnonzero(row)) for row in X]
+
+
+def top_diseases(model: Any, patients: Sequence[Patient]) -> list[str]:
+    """The disease ``model`` (a ``SymptomClassifier``) ranks first for each patient."""
+    index = {s: j for j, s in enumerate(vocabulary().ids)}
+    X = np.zeros((len(patients), len(index)), dtype=np.float32)
+    for i, patient in enumerate(patients):
+        X[i, [index[s] for s in patient]] = 1
+    return [model.classes[c] for c in model.predict_proba(X).argmax(axis=1)]
 
 
 def shifted_patients(
