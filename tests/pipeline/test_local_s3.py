@@ -115,3 +115,27 @@ def test_its_secrets_are_the_owners_only(s3):
     assert folder.stat().st_mode & 0o077 == 0
     assert (folder / SECURITY_FILE).stat().st_mode & 0o077 == 0
     assert (folder / "tls.key").stat().st_mode & 0o077 == 0
+
+
+def test_an_internal_port_taken_before_it_binds_is_picked_again(tmp_path, monkeypatch):
+    """SeaweedFS's own ports are picked free a moment before it binds them; another server
+    starting in between must cost a second try, not the run."""
+    import socket
+
+    from symptom_dx.local import services
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        picks = iter([busy])  # the first internal port it picks
+        real = services.free_port
+        monkeypatch.setattr(services, "free_port", lambda: next(picks, None) or real())
+        logs = tmp_path / "logs"
+        svc = services.start_s3(
+            tmp_path / "s3", real(), S3_ACCESS_KEY, S3_SECRET_KEY, logs, (BUCKET,)
+        )
+        try:
+            assert f"port {busy} for" in (logs / "s3.log").read_text()  # the first try said so
+        finally:
+            svc.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -196,6 +197,9 @@ def _bin(name: str) -> str:
     return found
 
 
+S3_START_ATTEMPTS = 3
+
+
 def start_s3(
     data_dir: Path,
     port: int,
@@ -222,37 +226,6 @@ def start_s3(
     remove_stale_sockets()
     data_dir.mkdir(parents=True, exist_ok=True)
     config_dir = write_security_config(data_dir.parent / f"{data_dir.name}-security")
-    p = {k: free_port() for k in ("master", "volume", "filer", "admin")}
-    grpc = {k: free_port() for k in ("master", "volume", "filer", "admin", "s3")}
-    argv = [
-        _bin("weed"),
-        f"-config_dir={config_dir}",
-        "mini",
-        f"-dir={data_dir}",
-        f"-ip={LOOPBACK}",
-        f"-ip.bind={LOOPBACK}",
-        f"-s3.port={port}",
-        f"-s3.port.grpc={grpc['s3']}",
-        f"-master.port={p['master']}",
-        f"-master.port.grpc={grpc['master']}",
-        f"-volume.port={p['volume']}",
-        f"-volume.port.grpc={grpc['volume']}",
-        f"-filer.port={p['filer']}",
-        f"-filer.port.grpc={grpc['filer']}",
-        f"-admin.port={p['admin']}",
-        f"-admin.port.grpc={grpc['admin']}",
-        "-admin.ui=false",
-        "-webdav=false",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        f"-s3.metricsPort={free_port()}",
-        "-disableHttp",  # no master or filer HTTP API: S3 reaches them over (mTLS) gRPC
-        "-master.telemetry=false",  # it reports to seaweedfs.com by default
-        f"-s3.localSocket={data_dir / 's3.sock'}",
-        f"-filer.localSocket={data_dir / 'filer.sock'}",
-    ]
-    if buckets:
-        argv.append(f"-bucket={','.join(buckets)}")
     env = {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
 
     def ready(svc: Service) -> bool:
@@ -265,11 +238,58 @@ def start_s3(
         client = Minio(f"{LOOPBACK}:{port}", access_key, secret_key, secure=False)
         return all(client.bucket_exists(b) for b in buckets)
 
-    svc = spawn("s3", argv, log_dir, env)
-    svc.url = f"http://{LOOPBACK}:{port}"
-    svc.leftovers = [*grpc_sockets(grpc), data_dir / "s3.sock", data_dir / "filer.sock"]
-    svc.extra.update(http_ports=p, grpc_ports=grpc, config_dir=config_dir)
-    return _wait_ready(svc, ready, timeout)
+    attempt = 0
+    while True:
+        attempt += 1
+        p = {k: free_port() for k in ("master", "volume", "filer", "admin")}
+        grpc = {k: free_port() for k in ("master", "volume", "filer", "admin", "s3")}
+        metrics_port = free_port()
+        argv = [
+            _bin("weed"),
+            f"-config_dir={config_dir}",
+            "mini",
+            f"-dir={data_dir}",
+            f"-ip={LOOPBACK}",
+            f"-ip.bind={LOOPBACK}",
+            f"-s3.port={port}",
+            f"-s3.port.grpc={grpc['s3']}",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={grpc['master']}",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={grpc['volume']}",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={grpc['filer']}",
+            f"-admin.port={p['admin']}",
+            f"-admin.port.grpc={grpc['admin']}",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.metricsPort={metrics_port}",
+            "-disableHttp",  # no master or filer HTTP API: S3 reaches them over (mTLS) gRPC
+            "-master.telemetry=false",  # it reports to seaweedfs.com by default
+            f"-s3.localSocket={data_dir / 's3.sock'}",
+            f"-filer.localSocket={data_dir / 'filer.sock'}",
+        ]
+        if buckets:
+            argv.append(f"-bucket={','.join(buckets)}")
+        svc = spawn("s3", argv, log_dir, env)
+        svc.url = f"http://{LOOPBACK}:{port}"
+        svc.leftovers = [*grpc_sockets(grpc), data_dir / "s3.sock", data_dir / "filer.sock"]
+        svc.extra.update(http_ports=p, grpc_ports=grpc, config_dir=config_dir)
+        try:
+            return _wait_ready(svc, ready, timeout)
+        except ServiceError as e:
+            # Its own ports are picked free a moment before it binds them; one taken in
+            # between (by another server starting) is worth new picks.
+            internal = [*p.values(), *grpc.values(), metrics_port]
+            taken = re.search(r"port (\d+) for .* is not available|:(\d+): bind: address", str(e))
+            if (
+                not taken
+                or int(taken[1] or taken[2]) not in internal
+                or attempt == S3_START_ATTEMPTS
+            ):
+                raise
 
 
 # MLflow's basic-auth configuration: the cluster's (a ConfigMap made from this file), with the
