@@ -20,9 +20,6 @@ def main() -> int:
 
     from symptom_dx.errors import SymptomDxError
     from symptom_dx.knowledge import load_knowledge
-    from ui.app import CSS, build_app
-    from ui.client import ModelClient
-    from ui.metrics import metrics_route
     from ui.settings import UISettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -44,6 +41,11 @@ def main() -> int:
     except SymptomDxError as e:
         print(f"ui: {e}", file=sys.stderr)
         return 2
+    # Gradio (seconds to import) only once the settings hold: a bad one is said at once.
+    from ui.app import CSS, build_app
+    from ui.client import ModelClient
+    from ui.metrics import metrics_route
+
     client = ModelClient(settings.model_url, settings.model_name, settings.timeout)
     demo = build_app(client, knowledge, top_k=settings.top_k)
     print(f"ui: model server {settings.model_url} (model {settings.model_name})", flush=True)
