@@ -43,7 +43,7 @@ images: venv ## build the images as REGISTRY/<name>:TAG (PUSH=1 pushes) and poin
 test: venv ## unit, data, integration, browser, container and infrastructure tests
 	@bash scripts/apt-deps.sh chromium fonts-nanum prometheus prometheus-alertmanager docker.io debootstrap
 	@REGISTRY= TAG= bash scripts/images.sh  # the images manifests/ names, which the tests run
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/infra --ignore=tests/cluster
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --ignore=tests/infra --ignore=tests/cluster
 	@bash scripts/test-infra.sh  # terraform fmt, checkov, tests/infra
 
 test-images: venv ## build the images and run only the container tests

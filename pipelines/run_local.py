@@ -30,6 +30,7 @@ from symptom_dx.knowledge import KNOWLEDGE_FILES
 from symptom_dx.local.housekeeping import keep_newest
 from symptom_dx.local.lifecycle import Run, RunInProgress
 from symptom_dx.local.services import (
+    LOOPBACK,
     MlflowAuth,
     Service,
     ServiceError,
@@ -111,42 +112,53 @@ def resolve_data(settings: LocalRunSettings) -> tuple[str, str, Path]:
     return source, "" if settings.data_source else kaggle.sha256_pin("Training.csv"), folder
 
 
-def start_backends(settings: LocalRunSettings, stack: ExitStack) -> dict[str, str]:
-    """S3 and MLflow on loopback; returns the environment the pipeline steps read."""
+def backend_env(settings: LocalRunSettings) -> dict[str, str]:
+    """What the pipeline's steps (and any other client) read to use this state's S3 and MLflow:
+    their loopback URLs, the S3 keys and the MLflow user kept in the state folder."""
     access, secret = local_credentials(settings.state_dir)
-    logs = settings.state_dir / "logs"
-    say(f"starting S3 (SeaweedFS) on 127.0.0.1:{settings.s3_port}")
-    s3 = start_s3(
-        settings.state_dir / "s3", settings.s3_port, access, secret, logs, (settings.bucket,)
-    )
-    stack.callback(s3.stop)
-    env = {
+    s3_url = f"http://{LOOPBACK}:{settings.s3_port}"
+    return {
         "AWS_ACCESS_KEY_ID": access,
         "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_ENDPOINT_URL": s3.url,
+        "AWS_ENDPOINT_URL": s3_url,
         "AWS_DEFAULT_REGION": "us-east-1",
         "S3_VERIFY_SSL": "0",
         # KServe's storage forks this many processes to download a model (~190 MB each, for a
         # folder of two small files): one is plenty.
         "S3_MAX_FILE_CONCURRENCY": "1",
-        "MLFLOW_S3_ENDPOINT_URL": s3.url,
+        "MLFLOW_S3_ENDPOINT_URL": s3_url,
         "SYMPTOM_DX_BUCKET": settings.bucket,
+        **MlflowAuth.of_state(settings.state_dir).client_env(),
+        "MLFLOW_TRACKING_URI": f"http://{LOOPBACK}:{settings.mlflow_port}",
     }
+
+
+def start_backends(settings: LocalRunSettings, stack: ExitStack) -> dict[str, str]:
+    """S3 and MLflow on loopback; returns the environment the pipeline steps read."""
+    env = backend_env(settings)
+    logs = settings.state_dir / "logs"
+    say(f"starting S3 (SeaweedFS) on 127.0.0.1:{settings.s3_port}")
+    s3 = start_s3(
+        settings.state_dir / "s3",
+        settings.s3_port,
+        env["AWS_ACCESS_KEY_ID"],
+        env["AWS_SECRET_ACCESS_KEY"],
+        logs,
+        (settings.bucket,),
+    )
+    stack.callback(s3.stop)
     say(f"starting MLflow on 127.0.0.1:{settings.mlflow_port} (basic-auth)")
-    auth = MlflowAuth.of_state(settings.state_dir)
     mlflow = start_mlflow(
         settings.state_dir / "mlflow",
         settings.mlflow_port,
         f"s3://{settings.bucket}/mlflow-artifacts",
         logs,
-        env=env,
-        auth=auth,
+        env={k: v for k, v in env.items() if not k.startswith("MLFLOW_TRACKING_")},
+        auth=MlflowAuth.of_state(settings.state_dir),
     )
-    env |= auth.client_env()
     stack.callback(mlflow.stop)
     if not mlflow.extra["metrics"]:
         say("MLflow without /metrics: prometheus-flask-exporter is not installed (`make venv`)")
-    env["MLFLOW_TRACKING_URI"] = mlflow.url
     return env
 
 

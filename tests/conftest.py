@@ -13,12 +13,12 @@ from symptom_dx.local.services import free_port, start_s3
 
 # The files that take longest (`pytest --durations=0`), first: `make test` runs each file on
 # one pytest-xdist worker (`--dist loadfile`: a file's tests share module fixtures such as
-# servers and pipeline runs), and the workers finish together when the long ones start early.
+# servers and pipeline runs), and the workers finish together when the long ones start early
+# (`--no-loadscope-reorder`: else xdist starts the files with the most tests first).
 LONGEST_FIRST = (
-    "tests/pipeline/test_pipeline_local.py",
-    "tests/pipeline/test_make_run_stopped.py",
-    "tests/images/test_images.py",
     "tests/pipeline/test_make_run.py",
+    "tests/images/test_images.py",
+    "tests/pipeline/test_make_run_stopped.py",
     "tests/monitoring/test_live_monitoring.py",
     "tests/serving/test_fuzz.py",
     "tests/ui/test_browser.py",

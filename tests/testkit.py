@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,3 +22,15 @@ def s3_env(s3_url: str, bucket: str) -> dict[str, str]:
         "MLFLOW_S3_ENDPOINT_URL": s3_url,
         "SYMPTOM_DX_BUCKET": bucket,
     }
+
+
+def run_pipeline_command(env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """`python -m pipelines.run_local train` in the checkout, with ``env`` as its environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.run_local", "train"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

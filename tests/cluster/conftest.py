@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from dataclasses import dataclass, field
 
 import pytest
@@ -29,7 +28,7 @@ from kube import (
     state_path,
     wait_for,
 )
-from testkit import REPO
+from testkit import REPO, run_pipeline_command
 
 from pipelines.compile import image_targets
 
@@ -233,13 +232,6 @@ def champion(app, data_dir, tmp_path_factory):
         SYMPTOM_DX_DEPLOY_TIMEOUT="300",
         PYTHONUNBUFFERED="1",
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "pipelines.run_local", "train"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    out = run_pipeline_command(env, timeout=1200)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     return out.stdout + out.stderr

@@ -21,7 +21,7 @@ import pytest
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from minio import Minio
 from pods import deployment_pod, named, readable_copy, running_pod, start_pod, wait_ready
-from testkit import REPO, S3_ACCESS_KEY, S3_SECRET_KEY
+from testkit import S3_ACCESS_KEY, S3_SECRET_KEY, run_pipeline_command, s3_env
 
 from symptom_dx.settings import MODEL_NAME
 
@@ -286,20 +286,22 @@ def test_ui_reaches_the_predictor_and_serves_the_form(
 
 
 # -- MLflow ------------------------------------------------------------------------------------
-def test_mlflow_serves_health_and_the_registry(
-    images, rendered_manifests, s3_server, models_bucket, tmp_path, report
-):
+@pytest.fixture(scope="module")
+def mlflow_pod(images, rendered_manifests, s3_server, models_bucket, tmp_path_factory, report):
+    """The MLflow image as its Deployment runs it, on a fresh data volume; yields
+    ``(pod, client environment of its admin user)``."""
     pod_spec, container = deployment_pod(rendered_manifests, "mlflow", "mlflow")
-    data = tmp_path / "mlflow-data"
+    root = tmp_path_factory.mktemp("mlflow-pod")
+    data = root / "mlflow-data"
     data.mkdir()
     data.chmod(0o777)  # a fresh PVC, group-writable through fsGroup on a cluster
     [auth_volume] = [v for v in pod_spec["volumes"] if "configMap" in v]
     auth_ini = named(rendered_manifests, "ConfigMap", auth_volume["configMap"]["name"])["data"]
-    config = tmp_path / "auth-config"
+    config = root / "auth-config"
     config.mkdir()
     for name, text in auth_ini.items():
         (config / name).write_text(text)
-    readable_copy(config, tmp_path / "auth-config-ro")
+    readable_copy(config, root / "auth-config-ro")
     admin = {
         "MLFLOW_AUTH_ADMIN_USERNAME": "image-test-admin",
         "MLFLOW_AUTH_ADMIN_PASSWORD": "image-test-password-0123",
@@ -309,17 +311,24 @@ def test_mlflow_serves_health_and_the_registry(
         pod_spec,
         container,
         secrets={"model-store-credentials": s3_secret(s3_server.url), "mlflow-auth": admin},
-        volumes={"data": data, auth_volume["name"]: tmp_path / "auth-config-ro"},
+        volumes={"data": data, auth_volume["name"]: root / "auth-config-ro"},
     ) as pod:
         report["mlflow_cold_start_s"] = round(wait_ready(pod, container), 1)
-        url = pod.url()
-        env = {
-            **os.environ,
-            "MLFLOW_TRACKING_URI": url,
-            "MLFLOW_TRACKING_USERNAME": admin["MLFLOW_AUTH_ADMIN_USERNAME"],
-            "MLFLOW_TRACKING_PASSWORD": admin["MLFLOW_AUTH_ADMIN_PASSWORD"],
-        }
-        script = """
+        yield (
+            pod,
+            {
+                "MLFLOW_TRACKING_URI": pod.url(),
+                "MLFLOW_TRACKING_USERNAME": admin["MLFLOW_AUTH_ADMIN_USERNAME"],
+                "MLFLOW_TRACKING_PASSWORD": admin["MLFLOW_AUTH_ADMIN_PASSWORD"],
+            },
+        )
+
+
+def test_mlflow_serves_health_and_the_registry(mlflow_pod, models_bucket):
+    pod, client_env = mlflow_pod
+    url = client_env["MLFLOW_TRACKING_URI"]
+    env = {**os.environ, **client_env}
+    script = """
 import mlflow, tempfile, pathlib
 from mlflow import MlflowClient
 client = MlflowClient()
@@ -334,61 +343,56 @@ version = client.create_model_version("image-test", source, run.info.run_id)
 client.set_registered_model_alias("image-test", "champion", version.version)
 print(client.get_model_version_by_alias("image-test", "champion").version)
 """
-        out = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-3000:] + pod.logs()[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "1"
+    stored = [
+        o.object_name
+        for o in models_bucket.list_objects(MODELS_BUCKET, "mlflow-artifacts/", recursive=True)
+    ]
+    assert any(name.endswith("notes/note.txt") for name in stored), stored
+    # the Service's names are allowed Hosts (not 403 "Invalid Host header"), others are not
+    registry = f"{url}/api/2.0/mlflow/registered-models"
+    credentials = (env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"])
+    model = {"name": "image-test"}
+    service_hosts = ("mlflow.mlflow.svc.cluster.local", "mlflow.mlflow", "localhost")
+    for host in (f"{name}:5000" for name in service_hosts):
+        answer = httpx.get(
+            f"{registry}/get", params=model, headers={"Host": host}, auth=credentials
         )
-        assert out.returncode == 0, out.stderr[-3000:] + pod.logs()[-2000:]
-        assert out.stdout.strip().splitlines()[-1] == "1"
-        stored = [
-            o.object_name
-            for o in models_bucket.list_objects(MODELS_BUCKET, "mlflow-artifacts/", recursive=True)
-        ]
-        assert any(name.endswith("notes/note.txt") for name in stored), stored
-        # the Service's names are allowed Hosts (not 403 "Invalid Host header"), others are not
-        registry = f"{url}/api/2.0/mlflow/registered-models"
-        credentials = (admin["MLFLOW_AUTH_ADMIN_USERNAME"], admin["MLFLOW_AUTH_ADMIN_PASSWORD"])
-        model = {"name": "image-test"}
-        service_hosts = ("mlflow.mlflow.svc.cluster.local", "mlflow.mlflow", "localhost")
-        for host in (f"{name}:5000" for name in service_hosts):
-            answer = httpx.get(
-                f"{registry}/get", params=model, headers={"Host": host}, auth=credentials
-            )
-            assert answer.status_code == 200, (host, answer.text)
-        foreign = {"Host": "attacker.example:5000"}
-        refused = httpx.get(f"{registry}/get", params=model, headers=foreign, auth=credentials)
-        assert refused.status_code == 403
-        # the registry answers only with credentials: nothing else can move the champion
-        assert httpx.get(f"{registry}/get", params=model).status_code == 401
-        move = {**model, "alias": "champion", "version": "1"}
-        assert httpx.post(f"{registry}/alias", json=move).status_code == 401
-        wrong = (admin["MLFLOW_AUTH_ADMIN_USERNAME"], "a-guess")
-        assert httpx.post(f"{registry}/alias", json=move, auth=wrong).status_code == 401
+        assert answer.status_code == 200, (host, answer.text)
+    foreign = {"Host": "attacker.example:5000"}
+    refused = httpx.get(f"{registry}/get", params=model, headers=foreign, auth=credentials)
+    assert refused.status_code == 403
+    # the registry answers only with credentials: nothing else can move the champion
+    assert httpx.get(f"{registry}/get", params=model).status_code == 401
+    move = {**model, "alias": "champion", "version": "1"}
+    assert httpx.post(f"{registry}/alias", json=move).status_code == 401
+    wrong = (env["MLFLOW_TRACKING_USERNAME"], "a-guess")
+    assert httpx.post(f"{registry}/alias", json=move, auth=wrong).status_code == 401
 
 
 # -- components --------------------------------------------------------------------------------
 def test_pipeline_runs_in_the_components_image_and_registers_a_champion(
-    images, mlflow_server, data_dir, tmp_path, report
+    mlflow_pod, s3_server, data_dir, tmp_path, report
 ):
     """`python -m pipelines.run_local train` with KFP_RUNNER=docker: each step is KFP's own
-    executor in the components image (uid 1000, no capabilities), against real S3 and MLflow."""
+    executor in the components image (uid 1000, no capabilities), against the real S3 server
+    and the MLflow image (the cluster's pair)."""
+    _, client_env = mlflow_pod
     env = {
         **os.environ,
-        **mlflow_server.extra["env"],
-        "MLFLOW_TRACKING_URI": mlflow_server.url,
+        **s3_env(s3_server.url, MODELS_BUCKET),
+        **client_env,
         "SYMPTOM_DX_REGISTERED_MODEL": "image-pipeline-test",
         "DATA_DIR": str(data_dir),
         "STATE_DIR": str(tmp_path / "state"),
         "KFP_RUNNER": "docker",
     }
     started = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-m", "pipelines.run_local", "train"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    out = run_pipeline_command(env, timeout=600)
     report["pipeline_in_docker_s"] = round(time.monotonic() - started, 1)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "gate: no champion yet" in out.stderr
