@@ -13,10 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
-
 from symptom_dx.contract import MODEL_NAME
-from symptom_dx.local.services import LOOPBACK, Service, require_free, start
+from symptom_dx.local.services import LOOPBACK, Service, poll, require_free, start
 
 
 def start_model_server(
@@ -63,7 +61,7 @@ def start_model_server(
         argv,
         Path(log_dir),
         url,
-        lambda _: httpx.get(ready, timeout=1.0).status_code == 200,
+        lambda _: poll(ready).status_code == 200,
         timeout,
         env,
     )

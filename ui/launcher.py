@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import httpx
-
-from symptom_dx.local.services import LOOPBACK, Service, require_free, start
+from symptom_dx.local.services import LOOPBACK, Service, poll, require_free, start
 
 
 def start_ui(
@@ -31,8 +29,8 @@ def start_ui(
     }
 
     def answers(svc: Service) -> bool:
-        page = httpx.get(f"{svc.url}/", timeout=2.0)
-        metrics = httpx.get(f"{svc.url}/metrics", timeout=2.0)
+        page = poll(f"{svc.url}/", timeout=2.0)
+        metrics = poll(f"{svc.url}/metrics", timeout=2.0)
         return page.status_code == 200 and metrics.status_code == 200
 
     argv = [sys.executable, "-m", "ui"]

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from symptom_dx.local.services import poll
+
 LABEL = "symptom-dx-test"
 
 
@@ -182,7 +184,7 @@ def probe_ok(pod: Pod, probe: dict) -> bool:
         get = probe["httpGet"]
         url = f"http://127.0.0.1:{pod.port(get['port'])}{get.get('path', '/')}"
         try:
-            return 200 <= httpx.get(url, timeout=probe.get("timeoutSeconds", 1)).status_code < 400
+            return 200 <= poll(url, timeout=probe.get("timeoutSeconds", 1)).status_code < 400
         except httpx.HTTPError:
             return False
     raise AssertionError(f"probe kind not handled: {sorted(probe)}")

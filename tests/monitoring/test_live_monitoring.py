@@ -42,9 +42,10 @@ def infer(url: str, model: str, patients: list) -> httpx.Response:
 class Prom:
     def __init__(self, url: str):
         self.api = f"{url}/api/v1"
+        self.client = httpx.Client(timeout=5)  # polled often: one TLS context, not one a query
 
     def query(self, expr: str) -> list:
-        answer = httpx.get(f"{self.api}/query", params={"query": expr}, timeout=5).json()
+        answer = self.client.get(f"{self.api}/query", params={"query": expr}).json()
         assert answer["status"] == "success", (expr, answer)
         return answer["data"]["result"]
 

@@ -16,10 +16,16 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import yaml
 
-from symptom_dx.local.services import LOOPBACK, Service, ServiceError, require_free, start
+from symptom_dx.local.services import (
+    LOOPBACK,
+    Service,
+    ServiceError,
+    poll,
+    require_free,
+    start,
+)
 
 PROMETHEUS_BIN = "prometheus"
 ALERTMANAGER_BIN = "prometheus-alertmanager"  # Debian's name for alertmanager
@@ -118,7 +124,7 @@ def _binary(name: str) -> str:
 
 
 def _ready(url: str) -> bool:
-    return httpx.get(f"{url}/-/ready", timeout=1.0).status_code == 200
+    return poll(f"{url}/-/ready").status_code == 200
 
 
 def start_prometheus(

@@ -7,6 +7,7 @@ checked for readiness by actually answering, not by sleeping.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import re
@@ -67,8 +68,20 @@ def wait_until(
     raise ServiceError(f"{what} was not ready within {timeout:.0f} s")
 
 
+@functools.cache
+def _poll_client() -> httpx.Client:
+    # One client for every readiness poll: each new one builds a TLS context (~25 ms of CPU),
+    # a quarter of a core at ten polls a second. No keep-alive: servers come and go.
+    return httpx.Client(timeout=1.0, limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def poll(url: str, timeout: float = 1.0) -> httpx.Response:
+    """GET ``url`` as a readiness check does (cheap to repeat many times a second)."""
+    return _poll_client().get(url, timeout=timeout)
+
+
 def http_ok(url: str) -> Callable[[], bool]:
-    return lambda: httpx.get(url, timeout=1.0).status_code < 500
+    return lambda: poll(url).status_code < 500
 
 
 @dataclass
