@@ -43,6 +43,7 @@ images: venv ## build the images as REGISTRY/<name>:TAG (PUSH=1 pushes) and poin
 test: venv ## unit, data, integration, browser, container and infrastructure tests
 	@bash scripts/apt-deps.sh chromium fonts-nanum prometheus prometheus-alertmanager docker.io debootstrap
 	@REGISTRY= TAG= bash scripts/images.sh  # the images manifests/ names, which the tests run
+	@bash scripts/k8s-tools.sh >/dev/null && bash scripts/go-tools.sh >/dev/null  # kubectl, helm, actionlint
 	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --ignore=tests/infra --ignore=tests/cluster
 	@bash scripts/test-infra.sh  # terraform fmt, checkov, tests/infra
 
