@@ -113,8 +113,8 @@ def test_the_log_has_no_symptoms_no_request_lines_and_no_tracebacks(served):
 def test_health_checks_do_not_wait_behind_heavy_requests(served, near_miss):
     """Two near-miss requests and two of 1024 patients x 60 symptoms at once: the near misses
     are refused naming the limit (after the large ones, if queued behind them in the one worker
-    thread), the large ones answered, and readiness answers meanwhile within a fraction of a
-    second: the heavy work is off the event loop."""
+    thread), the large ones answered, and readiness answers meanwhile in a fraction of the time
+    the heaviest request takes: the heavy work is off the event loop."""
     ids = [s.id for s in vocabulary().selectable]
     large = contract.infer_request([ids[i % 70 : i % 70 + 60] for i in range(1024)])
     bodies = [near_miss.near_miss_body(0), large, near_miss.near_miss_body(1), large]
@@ -145,7 +145,10 @@ def test_health_checks_do_not_wait_behind_heavy_requests(served, near_miss):
     poller.join()
     assert [answers[i][0] for i in range(4)] == [400, 200, 400, 200]
     assert answers[0][1] < 5.0 and answers[2][1] < 5.0
-    assert len(waits) > 5 and max(waits) < 0.5, max(waits)
+    # Relative, not a stopwatch (the suite shares two cores): a check queued behind the heavy
+    # work would wait about as long as the heaviest request took.
+    heaviest = max(seconds for _, seconds in answers.values())
+    assert len(waits) > 5 and max(waits) < heaviest / 2, (max(waits), heaviest)
 
 
 def test_idle_and_half_open_connections_are_closed(served):
