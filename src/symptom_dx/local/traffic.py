@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from symptom_dx.dataset import Dataset
-from symptom_dx.vocabulary import vocabulary
+from symptom_dx.features import decode, encode
+from symptom_dx.model import SymptomClassifier
 
 Patient = tuple[str, ...]  # canonical symptom ids reported present
 
@@ -49,17 +49,12 @@ def normal_patients(
     from symptom_dx.evaluation import vignettes
 
     X, _ = vignettes(held_out, k, per_pattern, seed)
-    ids = vocabulary().ids
-    return [tuple(ids[j] for j in np.flatnonzero(row)) for row in X]
+    return [tuple(decode(row)) for row in X]
 
 
-def top_diseases(model: Any, patients: Sequence[Patient]) -> list[str]:
-    """The disease ``model`` (a ``SymptomClassifier``) ranks first for each patient."""
-    index = {s: j for j, s in enumerate(vocabulary().ids)}
-    X = np.zeros((len(patients), len(index)), dtype=np.float32)
-    for i, patient in enumerate(patients):
-        X[i, [index[s] for s in patient]] = 1
-    return [model.classes[c] for c in model.predict_proba(X).argmax(axis=1)]
+def top_diseases(model: SymptomClassifier, patients: Sequence[Patient]) -> list[str]:
+    """The disease ``model`` ranks first for each patient."""
+    return [model.classes[c] for c in model.predict_proba(encode(patients)).argmax(axis=1)]
 
 
 def shifted_patients(
