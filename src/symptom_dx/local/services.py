@@ -210,6 +210,48 @@ def _bin(name: str) -> str:
     return found
 
 
+def _weed_mini_argv(
+    config_dir: Path,
+    data_dir: Path,
+    port: int,
+    http_ports: dict[str, int],
+    grpc_ports: dict[str, int],
+    metrics_port: int,
+    buckets: tuple[str, ...],
+) -> list[str]:
+    """`weed mini` with every port given (``start_s3``)."""
+    argv = [
+        _bin("weed"),
+        f"-config_dir={config_dir}",
+        "mini",
+        f"-dir={data_dir}",
+        f"-ip={LOOPBACK}",
+        f"-ip.bind={LOOPBACK}",
+        f"-s3.port={port}",
+        f"-s3.port.grpc={grpc_ports['s3']}",
+        f"-master.port={http_ports['master']}",
+        f"-master.port.grpc={grpc_ports['master']}",
+        f"-volume.port={http_ports['volume']}",
+        f"-volume.port.grpc={grpc_ports['volume']}",
+        f"-filer.port={http_ports['filer']}",
+        f"-filer.port.grpc={grpc_ports['filer']}",
+        f"-admin.port={http_ports['admin']}",
+        f"-admin.port.grpc={grpc_ports['admin']}",
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.metricsPort={metrics_port}",
+        "-disableHttp",  # no master or filer HTTP API: S3 reaches them over (mTLS) gRPC
+        "-master.telemetry=false",  # it reports to seaweedfs.com by default
+        f"-s3.localSocket={data_dir / 's3.sock'}",
+        f"-filer.localSocket={data_dir / 'filer.sock'}",
+    ]
+    if buckets:
+        argv.append(f"-bucket={','.join(buckets)}")
+    return argv
+
+
 S3_START_ATTEMPTS = 3
 
 
@@ -257,35 +299,7 @@ def start_s3(
         p = {k: free_port() for k in ("master", "volume", "filer", "admin")}
         grpc = {k: free_port() for k in ("master", "volume", "filer", "admin", "s3")}
         metrics_port = free_port()
-        argv = [
-            _bin("weed"),
-            f"-config_dir={config_dir}",
-            "mini",
-            f"-dir={data_dir}",
-            f"-ip={LOOPBACK}",
-            f"-ip.bind={LOOPBACK}",
-            f"-s3.port={port}",
-            f"-s3.port.grpc={grpc['s3']}",
-            f"-master.port={p['master']}",
-            f"-master.port.grpc={grpc['master']}",
-            f"-volume.port={p['volume']}",
-            f"-volume.port.grpc={grpc['volume']}",
-            f"-filer.port={p['filer']}",
-            f"-filer.port.grpc={grpc['filer']}",
-            f"-admin.port={p['admin']}",
-            f"-admin.port.grpc={grpc['admin']}",
-            "-admin.ui=false",
-            "-webdav=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            f"-s3.metricsPort={metrics_port}",
-            "-disableHttp",  # no master or filer HTTP API: S3 reaches them over (mTLS) gRPC
-            "-master.telemetry=false",  # it reports to seaweedfs.com by default
-            f"-s3.localSocket={data_dir / 's3.sock'}",
-            f"-filer.localSocket={data_dir / 'filer.sock'}",
-        ]
-        if buckets:
-            argv.append(f"-bucket={','.join(buckets)}")
+        argv = _weed_mini_argv(config_dir, data_dir, port, p, grpc, metrics_port, buckets)
         svc = spawn("s3", argv, log_dir, env)
         svc.url = f"http://{LOOPBACK}:{port}"
         svc.leftovers = [*grpc_sockets(grpc), data_dir / "s3.sock", data_dir / "filer.sock"]
