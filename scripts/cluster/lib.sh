@@ -16,11 +16,24 @@ PAUSE_VERSION=3.10.1 # build/pause/linux/pause.c of the k8s.io/kubernetes module
 # second stage (kserve.sh)
 KSERVE_VERSION=v0.16.0
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c # the module proxy's latest (a pseudo-version)
+# third stage (build.sh --with-kfp): Kubeflow Pipelines backend and the Argo Workflows it runs on
+KFP_VERSION=2.14.3
+KFP_MODULE_VERSION=v0.0.0-20250902140602-fc3214d4b4d3 # = tag 2.14.3 (KFP tags are not semver)
+KFP_COMMIT=fc3214d4b4d395cb2d5de940d3dbd7ebc295c330
+# what the 2.14.3 go.mod requires (upstream replaces both with its own folders, not in the module
+# zip): build.sh copies these and regenerates their pipelinespec/kubernetesplatform Go code
+KFP_API_MODULE_VERSION=v0.0.0-20250102152816-873e9dedd766
+KFP_PLATFORM_MODULE_VERSION=v0.0.0-20240725205754-d911c8b73b49
+PROTOC_GEN_GO_VERSION=v1.36.6 # as upstream's backend/api/Dockerfile (PROTOBUF_GO)
+ARGO_VERSION=v3.6.7 # the Argo Workflows KFP 2.14.3 is built and tested against
+ARGO_COMMIT=8d7dae690e152d19fb40f7affbb68fb783b32172
+ARGO_BUILD_DATE=2025-04-29T13:39:25Z # the v3.6.7 tag's time on the module proxy
 
 # --- where things go (all git-ignored) ---
-# CLUSTER_TOOLS_DIR: binaries + Go caches elsewhere, e.g. a folder kept outside the checkout so
-# that a fresh clone (CI) does not rebuild for 30 minutes; also used to measure a cold build.
-TOOLS_DIR=${CLUSTER_TOOLS_DIR:-$REPO_ROOT/.tools}
+# Binaries, stamps and Go caches live in the user's cache folder, outside the work tree, so a
+# kept machine and a fresh clone (CI) share them instead of rebuilding for 30 minutes;
+# CLUSTER_TOOLS_DIR moves them (e.g. an empty folder to measure a cold build).
+TOOLS_DIR=${CLUSTER_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/symptom-dx}
 BIN_DIR=$TOOLS_DIR/cluster/bin
 STAMP_DIR=$TOOLS_DIR/cluster/stamps
 STATE_DIR=${CLUSTER_STATE_DIR:-$REPO_ROOT/.state/cluster}
@@ -64,6 +77,15 @@ PROBE_IMAGE=$IMG_PREFIX/probe:dev
 CLUSTER_IMAGES=("$PAUSE_IMAGE" "$COREDNS_IMAGE" "$METRICS_SERVER_IMAGE" "$PROBE_IMAGE")
 KSERVE_CONTROLLER_IMAGE=$IMG_PREFIX/kserve-controller:$KSERVE_VERSION
 MINIO_IMAGE=$IMG_PREFIX/minio:${MINIO_VERSION##*-}
+KFP_API_SERVER_IMAGE=$IMG_PREFIX/kfp-api-server:$KFP_VERSION
+KFP_PERSISTENCEAGENT_IMAGE=$IMG_PREFIX/kfp-persistenceagent:$KFP_VERSION
+KFP_SCHEDULEDWORKFLOW_IMAGE=$IMG_PREFIX/kfp-scheduledworkflow:$KFP_VERSION
+KFP_DRIVER_IMAGE=$IMG_PREFIX/kfp-driver:$KFP_VERSION
+KFP_LAUNCHER_IMAGE=$IMG_PREFIX/kfp-launcher:$KFP_VERSION
+ARGO_CONTROLLER_IMAGE=$IMG_PREFIX/argo-workflow-controller:$ARGO_VERSION
+ARGOEXEC_IMAGE=$IMG_PREFIX/argoexec:$ARGO_VERSION
+KFP_IMAGES=("$KFP_API_SERVER_IMAGE" "$KFP_PERSISTENCEAGENT_IMAGE" "$KFP_SCHEDULEDWORKFLOW_IMAGE"
+  "$KFP_DRIVER_IMAGE" "$KFP_LAUNCHER_IMAGE" "$ARGO_CONTROLLER_IMAGE" "$ARGOEXEC_IMAGE")
 
 # Daemons in start order; down.sh stops them in reverse.
 DAEMONS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)

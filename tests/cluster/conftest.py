@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 
 import pytest
 from kube import (
+    GOMODCACHE,
     KUBECONFIG,
     apply,
     get,
     kubectl,
     port_forward,
     script,
+    service_account_kubeconfig,
     service_ip,
     state_path,
     wait_for,
@@ -78,7 +80,7 @@ def secret(namespace: str, name: str, data: dict[str, str], annotations: dict | 
 def monitoring_crds() -> list[str]:
     env = {
         **os.environ,
-        "GOMODCACHE": str(REPO / ".tools" / "go" / "mod"),
+        "GOMODCACHE": str(GOMODCACHE),
         "GOFLAGS": "-modcacherw",
     }
     out = subprocess.run(
@@ -223,9 +225,13 @@ def _health(url: str) -> bool:
 @pytest.fixture(scope="session")
 def champion(app, data_dir, tmp_path_factory):
     """The pipeline, run as `python -m pipelines.run_local train` against the cluster's MinIO
-    and MLflow, with its deploy step on: it registers version 1 and serves it."""
+    and MLflow, with its deploy step on: it registers version 1 and serves it. The deploy acts
+    as KFP's pipeline-runner, as in the cluster: on fresh namespaces, so the first deploy
+    creates what the deploy step writes (the knowledge ConfigMap) under that account's RBAC."""
     state = tmp_path_factory.mktemp("pipeline-state")
+    assert get("configmap", "symptom-dx-knowledge", "kserve-inference", check=False) == {}
     env = app.env(
+        KUBECONFIG=str(service_account_kubeconfig("kubeflow", "pipeline-runner")),
         DATA_DIR=str(data_dir),
         STATE_DIR=str(state),
         SYMPTOM_DX_DEPLOY="1",

@@ -15,14 +15,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 from testkit import REPO
 
 from symptom_dx.local.services import free_port
 
 CLUSTER = REPO / "scripts" / "cluster"
-STATE = REPO / ".state" / "cluster"
+
+
+def _cluster_setting(*names: str) -> list[str]:
+    """Values of scripts/cluster/lib.sh, which defines every path of the cluster once."""
+    echo = "; ".join(f'echo "${name}"' for name in names)
+    out = subprocess.run(
+        ["bash", "-c", f'source "$0"; {echo}', str(CLUSTER / "lib.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.splitlines()
+
+
+_state, _bin, _gomodcache = _cluster_setting("STATE_DIR", "BIN_DIR", "GOMODCACHE")
+STATE = Path(_state)
 KUBECONFIG = STATE / "kubeconfig"
-KUBECTL = REPO / ".tools" / "cluster" / "bin" / "kubectl"
+KUBECTL = Path(_bin) / "kubectl"
+GOMODCACHE = Path(_gomodcache)  # the cluster build's Go module cache (upstream manifests)
 
 
 def script(name: str, *args: str, env: dict | None = None, timeout: float = 3600) -> str:
@@ -189,3 +206,16 @@ def one_line(text: str) -> str:
 
 def state_path(*parts: str) -> Path:
     return STATE.joinpath(*parts)
+
+
+def service_account_kubeconfig(namespace: str, account: str):
+    """A kubeconfig that acts as the service account (a short-lived token)."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
+    config = yaml.safe_load(KUBECONFIG.read_text())
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
+    path = KUBECONFIG.with_name(f"kubeconfig-{account}")
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path

@@ -25,6 +25,7 @@ from kube import (
     get,
     kubectl,
     pod_logs,
+    service_account_kubeconfig,
     service_ip,
     wait_for,
 )
@@ -305,19 +306,6 @@ print(result.version)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def service_account_kubeconfig(namespace: str, account: str):
-    """A kubeconfig that acts as the service account (a short-lived token)."""
-    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
-    config = yaml.safe_load(KUBECONFIG.read_text())
-    config["users"] = [{"name": account, "user": {"token": token}}]
-    for context in config["contexts"]:
-        context["context"]["user"] = account
-    path = KUBECONFIG.with_name(f"kubeconfig-{account}")
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
-
 def test_the_deployers_role_touches_only_our_inference_services(champion):
     who = "--as=system:serviceaccount:kubeflow:pipeline-runner"
 
@@ -347,6 +335,16 @@ def test_the_deployers_role_touches_only_our_inference_services(champion):
     )
     assert refused.returncode != 0
     assert "may only write the InferenceServices" in refused.stderr, refused.stderr
+    # the knowledge ConfigMap likewise: created by the first deploy, nothing else
+    assert can("create", "configmaps", "-n", NS)
+    assert not can("create", "configmaps", "-n", "kubeflow")
+    refused = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "-n", NS, "create", "configmap", "x"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0
+    assert "may only write the ConfigMap symptom-dx-knowledge" in refused.stderr, refused.stderr
 
 
 # -- the registry is locked --------------------------------------------------------------------
