@@ -75,7 +75,7 @@ def connect(host: str) -> Any:
     import kfp
 
     try:
-        with warnings.catch_warnings():  # "only works with KFP v2.0.0-beta.2 and later": 2.17 here
+        with warnings.catch_warnings():  # "only works with KFP v2.0.0-beta.2 and later": 2.14 here
             warnings.simplefilter("ignore", FutureWarning)
             client = kfp.Client(host=host)
         client.get_kfp_healthz()

@@ -13,12 +13,13 @@ from components.register.component import register_model
 from components.split.component import split_dataset
 from components.train.component import train_candidates
 from symptom_dx.config import DEFAULTS
+from symptom_dx.settings import S3_SECRET_KEYS
 
 PIPELINE_NAME = "disease-training"
-# In the cluster: the Secret terraform/ writes for MinIO (absent with Pod Identity on AWS S3,
-# hence optional) and a ConfigMap with the bucket and MLflow (manifests/kubeflow/). Locally
-# kfp.local ignores both and the components read the same variables from `make run`'s
-# environment.
+# In the cluster: the Secret terraform/ writes (MinIO's keys; with Pod Identity on AWS S3 the
+# same keys, empty, as KFP 2.14 cannot mark a Secret optional) and a ConfigMap with the bucket
+# and MLflow (manifests/kubeflow/). Locally kfp.local ignores both and the components read the
+# same variables from `make run`'s environment.
 S3_SECRET = "model-store-credentials"
 # MLflow's basic-auth user for the steps that write to the registry (terraform/ writes it).
 MLFLOW_SECRET = "mlflow-credentials"
@@ -29,12 +30,7 @@ def _attach_settings(task: dsl.PipelineTask, mlflow: bool) -> None:
     kubernetes.use_secret_as_env(
         task,
         secret_name=S3_SECRET,
-        secret_key_to_env={
-            "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
-            "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
-        },
-        optional=True,
+        secret_key_to_env={key: key for key in S3_SECRET_KEYS},
     )
     keys = {"SYMPTOM_DX_BUCKET": "SYMPTOM_DX_BUCKET", "AWS_DEFAULT_REGION": "AWS_DEFAULT_REGION"}
     if mlflow:
@@ -108,8 +104,11 @@ def disease_training_pipeline(
     # Registration has side effects (registry, alias): never reuse a cached result.
     register.set_caching_options(False)
     _attach_settings(register, mlflow=True)
+    # Requests what a step needs to start, limits what it may burst to: a request of 2 CPUs
+    # (the default when only limits are set) would fit no 2-core node beside the platform.
     for task in (split, train, evaluate, register):
-        task.set_cpu_limit("2").set_memory_limit("2G")
+        task.set_cpu_request("500m").set_cpu_limit("2")
+        task.set_memory_request("1G").set_memory_limit("2G")
 
     # A new champion goes to the cluster at once, verified live (symptom_dx.deploy); the step
     # itself skips a version the gate did not promote, and `make run` (deploy=False), which

@@ -256,6 +256,26 @@ locals {
   minio_workload_user = "symptom-dx"
 }
 
+# With Pod Identity on AWS S3 the pipeline's steps need no keys, but their pods still name
+# model-store-credentials: Kubeflow Pipelines 2.14 cannot mark a Secret optional (that came
+# in 2.15). So the Secret exists in kubeflow with the same keys, empty: the steps treat an
+# empty key as unset (symptom_dx.steps) and boto3 falls back to Pod Identity.
+resource "kubernetes_secret_v1" "model_store_pipeline_s3" {
+  count = local.use_s3 ? 1 : 0
+
+  metadata {
+    name      = "model-store-credentials"
+    namespace = kubernetes_namespace_v1.this["kubeflow"].metadata[0].name
+  }
+
+  data = {
+    AWS_ACCESS_KEY_ID     = ""
+    AWS_SECRET_ACCESS_KEY = ""
+    AWS_ENDPOINT_URL      = ""
+    AWS_DEFAULT_REGION    = var.region
+  }
+}
+
 # MLflow's basic-auth app: the admin user it creates at its first start (in
 # mlflow), and the same credentials for the pipeline steps that write to the
 # registry (in kubeflow). Nothing else in the cluster can move the champion.
