@@ -576,11 +576,41 @@ def test_kubeflow_pipelines_install_is_pinned_to_a_release_ref() -> None:
         for kind, body in p.items()
         if unq(kind) == "local-exec"
     )
-    assert "?ref=${self.input.version}" in commands
-    assert "kubectl apply -k" in commands
-    assert "github.com/kubeflow/pipelines/manifests/kustomize" in commands
+    assert 'kubeflow-pipelines/install.sh" "${self.input.version}"' in commands
     default = unq(dir_blocks(PLATFORM_DIR, "variable")["kfp_version"]["default"])
     assert EXACT_VERSION.match(default)
+
+
+def test_kubeflow_pipelines_install_drops_the_cache_deployer(tmp_path) -> None:
+    """install.sh applies upstream's manifests at the release tag with our without-cache
+    components (a kubectl stand-in records the kustomizations it is given)."""
+    record = tmp_path / "applied"
+    record.mkdir()
+    fake = tmp_path / "bin" / "kubectl"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/bash\n"
+        f'[ "$1 $2" = "apply -k" ] && cp "$3/kustomization.yaml" "{record}/$(ls {record} | wc -l)"\n'
+        "exit 0\n"
+    )
+    fake.chmod(0o755)
+    script = PLATFORM_DIR / "kubeflow-pipelines" / "install.sh"
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    subprocess.run(["bash", str(script), "2.14.3"], env=env, check=True, timeout=60)
+    scoped, namespaced = (yaml.safe_load((record / n).read_text()) for n in ("0", "1"))
+    assert scoped["resources"] == [
+        "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=2.14.3"
+    ]
+    assert scoped["components"] == ["../without-cache-cluster-scoped"]
+    assert namespaced["resources"] == [
+        "github.com/kubeflow/pipelines/manifests/kustomize/env/platform-agnostic?ref=2.14.3"
+    ]
+    assert namespaced["components"] == ["../without-cache"]
+    deleted = yaml.safe_load(
+        (PLATFORM_DIR / "kubeflow-pipelines" / "without-cache" / "kustomization.yaml").read_text()
+    )
+    names = {yaml.safe_load(p["patch"])["metadata"]["name"] for p in deleted["patches"]}
+    assert {"cache-deployer-deployment", "cache-server"} <= names
 
 
 def test_every_checkov_skip_is_justified_in_place() -> None:

@@ -195,5 +195,5 @@ variable "install_kubeflow_pipelines" {
 variable "kfp_version" {
   description = "Kubeflow Pipelines release tag to install."
   type        = string
-  default     = "2.17.3"
+  default     = "2.14.3"
 }

@@ -9,6 +9,10 @@
 # controller); it brings its own MySQL and artifact store in `kubeflow`.
 # The `pipeline-runner` service account it creates is the one bound to the
 # model bucket in iam.tf / storage.tf.
+#
+# kubeflow-pipelines/install.sh adds our components (the same ones the local
+# cluster's install adds, scripts/cluster/kfp.sh): without the cache server
+# and its deployer, whose certificate EKS never issues.
 
 resource "terraform_data" "kubeflow_pipelines" {
   count = var.install_kubeflow_pipelines ? 1 : 0
@@ -28,10 +32,7 @@ resource "terraform_data" "kubeflow_pipelines" {
       KUBECONFIG="$(mktemp)"; export KUBECONFIG
       trap 'rm -f "$KUBECONFIG"' EXIT
       aws eks update-kubeconfig --name "${self.input.cluster_name}" --region "${self.input.region}" --kubeconfig "$KUBECONFIG" >/dev/null
-      kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=${self.input.version}"
-      kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
-      kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/env/platform-agnostic?ref=${self.input.version}"
-      kubectl -n kubeflow wait --for=condition=Available --timeout=900s deployment --all
+      bash "${path.module}/kubeflow-pipelines/install.sh" "${self.input.version}"
     EOT
   }
 

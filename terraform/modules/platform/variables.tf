@@ -80,7 +80,7 @@ variable "install_kubeflow_pipelines" {
 variable "kfp_version" {
   description = "Kubeflow Pipelines release (git ref of github.com/kubeflow/pipelines) whose kustomize manifests are applied."
   type        = string
-  default     = "2.17.3"
+  default     = "2.14.3"
 }
 
 variable "minio_volume_size" {
