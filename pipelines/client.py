@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipelines.compile import compile_pipeline
+from pipelines.compile import PACKAGE, compile_pipeline
 from symptom_dx import __version__
 from symptom_dx.errors import SymptomDxError
 
@@ -132,14 +132,46 @@ def run(
     say(
         f"run {started.run_id} of {PIPELINE_NAME} {version}: {host}/#/runs/details/{started.run_id}"
     )
-    state, deadline = "", time.monotonic() + timeout_s
+    order = pipeline_steps()
+    state, steps, deadline = "", {}, time.monotonic() + timeout_s
     while follow and state not in TERMINAL and time.monotonic() < deadline:
-        current = client.get_run(started.run_id).state or "PENDING"
+        details = client.get_run(started.run_id)
+        for step, step_state in step_states(details, order).items():
+            if steps.get(step) != step_state:
+                say(f"step {step}: {step_state}")
+                steps[step] = step_state
+        current = details.state or "PENDING"
         if current != state:
             say(f"state: {current}")
             state = current
-        time.sleep(5)
+        if state not in TERMINAL:
+            time.sleep(5)
     return state or "PENDING"
+
+
+def pipeline_steps() -> list[str]:
+    """The pipeline's tasks as KFP names them, each after the tasks it depends on (the IR)."""
+    import yaml
+
+    spec = next(yaml.safe_load_all(PACKAGE.read_text()))
+    needs = {n: set(t.get("dependentTasks", [])) for n, t in spec["root"]["dag"]["tasks"].items()}
+    order: list[str] = []
+    while needs:
+        ready = sorted(n for n, upstream in needs.items() if upstream <= set(order))
+        if not ready:  # a cycle, which no compiled IR has: the rest in name order
+            ready = sorted(needs)
+        order += ready
+        for name in ready:
+            del needs[name]
+    return order
+
+
+def step_states(details: Any, order: list[str]) -> dict[str, str]:
+    """Each pipeline step's state in a run (KFP's v2beta1 run details), in pipeline order; the
+    driver and DAG entries the backend also reports are left out."""
+    tasks = getattr(getattr(details, "run_details", None), "task_details", None) or []
+    states = {t.display_name: t.state or "PENDING" for t in tasks if t.display_name in order}
+    return {name: states[name] for name in order if name in states}
 
 
 def _first_line(e: Exception) -> str:

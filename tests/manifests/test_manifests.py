@@ -19,7 +19,9 @@ import yaml
 from testkit import REPO
 
 from pipelines.compile import KUSTOMIZATION
+from symptom_dx import kaggle
 from symptom_dx.deploy import TEMPLATE_KEY, Release, inference_service
+from symptom_dx.knowledge import KNOWLEDGE_FILES
 from symptom_dx.settings import DeploySettings
 
 CRDS = REPO.parent / "shared" / "schemas" / "crds"
@@ -374,6 +376,14 @@ def test_readme_cluster_steps_match_the_manifests(objects):
     assert "patch inferenceservice" not in section
     assert "kubectl apply -k manifests/" in section
     assert "kubectl apply -k manifests/overlays/aws-s3/" in section
+    # training goes through Kubeflow Pipelines' API, with the data's pinned checksum and the
+    # bucket the pipeline's ConfigMap names
+    assert "symptom-dx pipeline upload" in section and "symptom-dx pipeline run" in section
+    assert f"data_sha256={kaggle.sha256_pin('Training.csv')}" in section
+    bucket = named(objects, "ConfigMap", "symptom-dx-config")["data"]["SYMPTOM_DX_BUCKET"]
+    assert f"data_source=s3://{bucket}/" in section
+    for table in KNOWLEDGE_FILES:
+        assert table in section
     # the gRPC address the README gives is the port the runtime declares
     [grpc] = [
         p
