@@ -34,3 +34,15 @@ def run_pipeline_command(env: dict[str, str], timeout: float) -> subprocess.Comp
         text=True,
         timeout=timeout,
     )
+
+
+def cluster_setting(*names: str) -> list[str]:
+    """Values of scripts/cluster/lib.sh, which defines every path of the cluster once."""
+    echo = "; ".join(f'echo "${name}"' for name in names)
+    out = subprocess.run(
+        ["bash", "-c", f'source "$0"; {echo}', str(REPO / "scripts" / "cluster" / "lib.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.splitlines()

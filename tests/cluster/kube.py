@@ -16,26 +16,14 @@ from pathlib import Path
 
 import httpx
 import yaml
-from testkit import REPO
+from testkit import REPO, cluster_setting
 
 from symptom_dx.local.services import free_port
 
 CLUSTER = REPO / "scripts" / "cluster"
 
 
-def _cluster_setting(*names: str) -> list[str]:
-    """Values of scripts/cluster/lib.sh, which defines every path of the cluster once."""
-    echo = "; ".join(f'echo "${name}"' for name in names)
-    out = subprocess.run(
-        ["bash", "-c", f'source "$0"; {echo}', str(CLUSTER / "lib.sh")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.splitlines()
-
-
-_state, _bin, _gomodcache = _cluster_setting("STATE_DIR", "BIN_DIR", "GOMODCACHE")
+_state, _bin, _gomodcache = cluster_setting("STATE_DIR", "BIN_DIR", "GOMODCACHE")
 STATE = Path(_state)
 KUBECONFIG = STATE / "kubeconfig"
 KUBECTL = Path(_bin) / "kubectl"

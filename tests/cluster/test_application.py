@@ -17,7 +17,6 @@ import pytest
 import yaml
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from kube import (
-    KUBECONFIG,
     KUBECTL,
     Poller,
     apply,

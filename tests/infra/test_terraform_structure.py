@@ -588,11 +588,8 @@ def test_kubeflow_pipelines_install_drops_the_cache_deployer(tmp_path) -> None:
     record.mkdir()
     fake = tmp_path / "bin" / "kubectl"
     fake.parent.mkdir()
-    fake.write_text(
-        "#!/bin/bash\n"
-        f'[ "$1 $2" = "apply -k" ] && cp "$3/kustomization.yaml" "{record}/$(ls {record} | wc -l)"\n'
-        "exit 0\n"
-    )
+    keep = f'cp "$3/kustomization.yaml" "{record}/$(ls {record} | wc -l)"'
+    fake.write_text(f'#!/bin/bash\n[ "$1 $2" = "apply -k" ] && {keep}\nexit 0\n')
     fake.chmod(0o755)
     script = PLATFORM_DIR / "kubeflow-pipelines" / "install.sh"
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}

@@ -6,11 +6,12 @@ backend does not know fails, as it would at upload."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import hcl2
 import pytest
 import yaml
-from testkit import REPO
+from testkit import REPO, cluster_setting
 
 from pipelines.compile import PACKAGE
 
@@ -50,7 +51,8 @@ def backend_version() -> str:
 def protos_venv():
     """A venv with the backend release's proto packages (and nothing of the SDK's)."""
     version = backend_version()
-    venv = REPO / ".tools" / f"kfp-protos-{version}"
+    [cache] = cluster_setting("TOOLS_DIR")  # the project's cache folder
+    venv = Path(cache) / f"kfp-protos-{version}"
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run(["uv", "venv", "-q", "--python", "3.11", str(venv)], check=True)
