@@ -212,14 +212,10 @@ def run_pipeline(
         knowledge = tables
     else:
         runner = local.SubprocessRunner(use_venv=False)
-    # KFP's scratch folder: in .state (not a new /tmp/kfp-workspace-* per run), emptied after
+    # KFP 2.14's local runner keeps no scratch folder of its own (2.15+ made one per run in
+    # /tmp unless given workspace_root); an earlier version's folder in .state is removed after
     workspace = settings.state_dir / "kfp-workspace"
-    local.init(
-        runner=runner,
-        pipeline_root=str(pipeline_root),
-        workspace_root=str(workspace),
-        raise_on_error=True,
-    )
+    local.init(runner=runner, pipeline_root=str(pipeline_root), raise_on_error=True)
     from pipelines.disease_training_pipeline import disease_training_pipeline
 
     say("running pipeline disease-training: ingest -> split -> train -> evaluate -> register")
