@@ -3,16 +3,19 @@
 # .tools/cluster/bin, and the cluster's images into the local Docker engine.
 # Idempotent: a step whose inputs (go.mod/go.sum/sources/flags/Go version) are unchanged is
 # skipped, so a warm run takes seconds.
-# Usage: build.sh [--no-images] [--with-kserve]   (--with-kserve adds KServe's manager and MinIO)
+# Usage: build.sh [--no-images] [--with-kserve] [--with-kfp]
+#   --with-kserve adds KServe's manager and MinIO; --with-kfp the Kubeflow Pipelines backend and Argo
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 WITH_IMAGES=1
 WITH_KSERVE=0
+WITH_KFP=0
 for a in "$@"; do
   case $a in
     --no-images) WITH_IMAGES=0 ;;
     --with-kserve) WITH_KSERVE=1 ;;
+    --with-kfp) WITH_KFP=1 ;;
     -h | --help) sed -n '2,7p' "$0"; exit 0 ;;
     *) die "unknown argument: $a" ;;
   esac
@@ -22,6 +25,8 @@ command -v go >/dev/null || die "go not found (expected /usr/local/go/bin/go)"
 # gcc/libc6-dev for the static pause binary; docker.io for image builds (its dockerd must be
 # running: this script does not start it)
 bash "$REPO_ROOT/scripts/apt-deps.sh" gcc libc6-dev docker.io
+# --with-kfp: a Python venv for the proto generator (uv when present), binutils' readelf
+[ "$WITH_KFP" = 0 ] || bash "$REPO_ROOT/scripts/apt-deps.sh" python3-venv binutils
 mkdir -p "$BIN_DIR" "$STAMP_DIR" "$GOMODCACHE" "$GOCACHE"
 exec 9>"$TOOLS_DIR/cluster/build.lock"
 flock -n 9 || { log "another build.sh is running; waiting for it"; flock 9; }
@@ -143,6 +148,98 @@ if [ "$WITH_KSERVE" = 1 ]; then
   step minio "$(STAMP_EXTRA="$MINIO_VERSION $MINIO_LDFLAGS" stamp_of minio /dev/null)" "$BIN_DIR/minio" -- build_minio
 fi
 
+# --- third stage: Kubeflow Pipelines 2.14.3 backend and Argo Workflows v3.6.7 ---
+# KFP's go.mod replaces its api and kubernetes_platform modules with its own folders, which are
+# not in the module zip: the build folder $KFP_SRC holds the wrapper go.mod/go.sum (go/kfp) next
+# to copies of the versions it requires, whose pipelinespec/kubernetesplatform Go code is
+# regenerated from the 2.14.3 protos in PyPI's kfp-pipeline-spec/kfp-kubernetes (kfp/genproto.py).
+if [ "$WITH_KFP" = 1 ]; then
+  KFP_SRC=$TOOLS_DIR/kfp/src
+  KFP_BIN=$BIN_DIR/kfp
+  ARGO_BIN=$BIN_DIR/argo
+  KFP_PKG=github.com/kubeflow/pipelines/backend/src
+  KFP_PY_PKGS=("kfp-pipeline-spec==$KFP_VERSION" "kfp-kubernetes==$KFP_VERSION" protobuf==6.31.1 googleapis-common-protos==1.70.0)
+  KFP_GEN=(api/v2alpha1/go/pipelinespec/pipeline_spec.pb.go
+    kubernetes_platform/go/kubernetesplatform/kubernetes_executor_config.pb.go)
+  mkdir -p "$KFP_BIN" "$ARGO_BIN"
+
+  # module_copy MODULE VERSION GO.SUM DEST: download MODULE@VERSION, check its hash against the
+  # one recorded in GO.SUM (no sum.golang.org lookup: it answers 404 for KFP's api pseudo-version),
+  # copy it to DEST (writable)
+  module_copy() {
+    local m=$1 v=$2 out dir sum want
+    out=$(cd "$tmp" && GONOSUMDB=$m go mod download -json "$m@$v") || { echo "$out"; return 1; }
+    dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$out")
+    sum=$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"$out")
+    want=$(awk -v m="$m" -v v="$v" '$1 == m && $2 == v { print $3 }' "$3")
+    [ -n "$want" ] && [ "$sum" = "$want" ] || { echo "$m@$v: hash '$sum', $3 says '$want'"; return 1; }
+    rm -rf "$4" && cp -r "$dir" "$4" && chmod -R u+w "$4"
+  }
+  build_kfp_protos() {
+    local new=$KFP_SRC.new py=$TOOLS_DIR/kfp/pyvenv
+    rm -rf "$new" && mkdir -p "$new" "$TOOLS_DIR/kfp/bin" &&
+      module_copy github.com/kubeflow/pipelines/api "$KFP_API_MODULE_VERSION" "$GO/kfp/go.sum" "$new/api" &&
+      module_copy github.com/kubeflow/pipelines/kubernetes_platform "$KFP_PLATFORM_MODULE_VERSION" "$GO/kfp/go.sum" \
+        "$new/kubernetes_platform" || return 1
+    (cd "$tmp" && GOBIN=$TOOLS_DIR/kfp/bin go install "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO_VERSION") || return 1
+    rm -rf "$py"
+    if command -v uv >/dev/null; then
+      uv venv -q -p python3 "$py" && uv pip install -q -p "$py/bin/python" --no-deps "${KFP_PY_PKGS[@]}"
+    else
+      python3 -m venv "$py" && "$py/bin/pip" install -q --no-deps "${KFP_PY_PKGS[@]}"
+    fi || return 1
+    "$py/bin/python" "$CLUSTER_DIR/kfp/genproto.py" "$TOOLS_DIR/kfp/bin/protoc-gen-go" "$new" &&
+      rm -rf "$KFP_SRC" && mv "$new" "$KFP_SRC"
+  }
+  step kfp-protos "$(STAMP_EXTRA="${KFP_PY_PKGS[*]} $PROTOC_GEN_GO_VERSION $KFP_API_MODULE_VERSION $KFP_PLATFORM_MODULE_VERSION" \
+    stamp_of kfp-protos "$CLUSTER_DIR/kfp/genproto.py" "$GO/kfp/go.sum")" \
+    "$KFP_SRC/api/v2alpha1/go/pipelinespec" "$KFP_SRC/kubernetes_platform/go/kubernetesplatform" -- build_kfp_protos
+
+  kfp_go_build() { # go build in the build folder, with the wrapper's go.mod/go.sum
+    cp "$GO/kfp/go.mod" "$GO/kfp/go.sum" "$KFP_SRC/" && (cd "$KFP_SRC" && go build -trimpath "$@")
+  }
+  KFP_STAMP_FILES=("$GO/kfp/go.mod" "$GO/kfp/go.sum" "${KFP_GEN[@]/#/$KFP_SRC/}")
+  # persistence agent, scheduledworkflow controller, driver, launcher: static, as upstream's
+  # Dockerfile.driver/.launcher (netgo); timetzdata embeds the zone database (cron time zones)
+  KFP_TAGS=netgo,osusergo,timetzdata
+  build_kfp_static() {
+    rm -rf "$tmp/kfp" && mkdir -p "$tmp/kfp" &&
+      kfp_go_build -tags "$KFP_TAGS" -ldflags "-s -w" -o "$tmp/kfp/" "$KFP_PKG/agent/persistence" \
+        "$KFP_PKG/crd/controller/scheduledworkflow" "$KFP_PKG/v2/cmd/driver" "$KFP_PKG/v2/cmd/launcher-v2" &&
+      mv "$tmp/kfp/persistence" "$KFP_BIN/persistence_agent" && mv "$tmp/kfp/scheduledworkflow" "$KFP_BIN/controller" &&
+      mv "$tmp/kfp/driver" "$tmp/kfp/launcher-v2" "$KFP_BIN/"
+  }
+  step kfp-backend "$(STAMP_EXTRA=$KFP_TAGS stamp_of kfp-backend "${KFP_STAMP_FILES[@]}")" \
+    "$KFP_BIN/persistence_agent" "$KFP_BIN/controller" "$KFP_BIN/driver" "$KFP_BIN/launcher-v2" -- build_kfp_static
+  # api-server: cgo (go-sqlite3), linked statically against glibc so its image is FROM scratch too
+  KFP_API_TAGS=netgo,osusergo,sqlite_omit_load_extension,timetzdata
+  KFP_API_LDFLAGS='-s -w -linkmode external -extldflags "-static"'
+  build_kfp_apiserver() {
+    CGO_ENABLED=1 kfp_go_build -tags "$KFP_API_TAGS" -ldflags "$KFP_API_LDFLAGS" -o "$KFP_BIN/apiserver.new" "$KFP_PKG/apiserver" &&
+      { [ -z "$(readelf -l "$KFP_BIN/apiserver.new" | grep INTERP)" ] || { echo "apiserver is not static"; return 1; }; } &&
+      mv "$KFP_BIN/apiserver.new" "$KFP_BIN/apiserver"
+  }
+  step kfp-apiserver "$(STAMP_EXTRA="$KFP_API_TAGS $KFP_API_LDFLAGS" stamp_of kfp-apiserver "${KFP_STAMP_FILES[@]}")" \
+    "$KFP_BIN/apiserver" -- build_kfp_apiserver
+
+  # Argo Workflows: workflow-controller and argoexec in one go build, static, version as upstream's Makefile
+  ARGO_LDFLAGS="-s -w"
+  for v in version=$ARGO_VERSION gitTag=$ARGO_VERSION gitCommit=$ARGO_COMMIT gitTreeState=clean buildDate=$ARGO_BUILD_DATE; do
+    ARGO_LDFLAGS+=" -X github.com/argoproj/argo-workflows/v3.$v"
+  done
+  ARGO_SRC=$TOOLS_DIR/argo/src # build folder: go/argo's go.mod/go.sum + ./argo-workflows
+  build_argo() {
+    local m=github.com/argoproj/argo-workflows/v3
+    mkdir -p "$ARGO_SRC" && module_copy "$m" "$ARGO_VERSION" "$GO/argo/go.sum" "$ARGO_SRC/argo-workflows" &&
+      # the module zip drops symlinks; upstream's signal_linux.go is one (see go/argo/go.mod)
+      ln -s signal_darwin.go "$ARGO_SRC/argo-workflows/workflow/executor/os-specific/signal_linux.go" &&
+      cp "$GO/argo/go.mod" "$GO/argo/go.sum" "$ARGO_SRC/" &&
+      (cd "$ARGO_SRC" && go build -trimpath -ldflags "$ARGO_LDFLAGS" -o "$ARGO_BIN/" "$m/cmd/workflow-controller" "$m/cmd/argoexec")
+  }
+  step argo "$(STAMP_EXTRA=$ARGO_LDFLAGS stamp_of argo "$GO/argo/go.mod" "$GO/argo/go.sum")" \
+    "$ARGO_BIN/workflow-controller" "$ARGO_BIN/argoexec" "$ARGO_SRC/argo-workflows/hack" -- build_argo
+fi
+
 # --- images: FROM scratch + one static binary, tagged localhost/symptomdx/... ---
 # image_build TAG BINARY [USER] [CMD-JSON] [NAME-IN-IMAGE]: ENTRYPOINT is the binary; a label
 # records the hash of the inputs
@@ -167,6 +264,40 @@ image_build() {
   docker build --network host -t "$tag" "$ctx" >"$ctx.log" 2>&1 || { cat "$ctx.log" >&2; die "docker build of $tag failed"; }
   BUILT=1
 }
+# image_tree TAG DIR [DOCKERFILE-LINES...]: FROM scratch + the small root file system in DIR
+# (binaries under /bin, /tmp, CA bundle, passwd), then the given Dockerfile lines; a label records
+# the hash of the tree (names, modes, contents) and the lines
+image_tree() {
+  local tag=$1 dir=$2 sum cur ctx
+  shift 2
+  sum=$( { tar -C "$dir" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -c . | sha256sum; printf '%s\n' "$@"; } | sha256sum | cut -c1-32)
+  cur=$(docker image inspect -f '{{index .Config.Labels "symptomdx.binary"}}' "$tag" 2>/dev/null || true)
+  if [ "$cur" = "$sum" ]; then log "image $tag: up to date"; return 0; fi
+  log "image $tag: building"
+  ctx=$tmp/img-${tag##*/}
+  rm -rf "$ctx" && mkdir -p "$ctx" && cp -a "$dir" "$ctx/rootfs"
+  {
+    echo "FROM scratch"
+    echo "COPY rootfs/ /"
+    echo "LABEL symptomdx.binary=$sum"
+    echo "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    printf '%s\n' "$@"
+  } >"$ctx/Dockerfile"
+  docker build --network host -t "$tag" "$ctx" >"$ctx.log" 2>&1 || { cat "$ctx.log" >&2; die "docker build of $tag failed"; }
+  BUILT=1
+}
+# rootfs NAME FILE...: $tmp/rootfs-NAME with FILEs in /bin and what the programs expect of a base
+# image: /tmp (1777; glog and the driver write there), CA bundle, passwd/group, nsswitch.conf
+rootfs() {
+  local r=$tmp/rootfs-$1
+  shift
+  rm -rf "$r" && mkdir -p "$r/bin" "$r/tmp" "$r/etc/ssl/certs" && chmod 1777 "$r/tmp" && cp "$@" "$r/bin/" &&
+    cp /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/" || return 1 # the host's trust store (Debian's ca-certificates)
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nargo:x:8737:8737:argo:/tmp:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$r/etc/passwd"
+  printf 'root:x:0:\nargo:x:8737:\nnogroup:x:65534:\n' >"$r/etc/group"
+  echo 'hosts: files dns' >"$r/etc/nsswitch.conf"
+  echo "$r"
+}
 if [ "$WITH_IMAGES" = 1 ]; then
   docker info >/dev/null 2>&1 || die "no Docker engine answers on /var/run/docker.sock (start one: dockerd --bridge=none --iptables=false &)"
   image_build "$PAUSE_IMAGE" "$BIN_DIR/pause"
@@ -176,6 +307,41 @@ if [ "$WITH_IMAGES" = 1 ]; then
   if [ "$WITH_KSERVE" = 1 ]; then
     image_build "$KSERVE_CONTROLLER_IMAGE" "$BIN_DIR/kserve-manager" 65532 "" manager
     image_build "$MINIO_IMAGE" "$BIN_DIR/minio" 65534
+  fi
+  if [ "$WITH_KFP" = 1 ]; then
+    # api-server: upstream's /config (config.json; sample_config.json without samples, which
+    # upstream compiles from its repository's Python sources at image build time)
+    r=$(rootfs kfp-api-server "$KFP_BIN/apiserver")
+    cfg=$GOMODCACHE/github.com/kubeflow/pipelines@$KFP_MODULE_VERSION/backend/src/apiserver/config
+    [ -d "$cfg" ] || (cd "$KFP_SRC" && go mod download github.com/kubeflow/pipelines)
+    mkdir -p "$r/config" && install -m 644 "$cfg/config.json" "$r/config/"
+    echo '{"loadSamplesOnRestart": false, "pipelines": []}' >"$r/config/sample_config.json"
+    image_tree "$KFP_API_SERVER_IMAGE" "$r" "ENV COMMIT_SHA=$KFP_COMMIT TAG_NAME=$KFP_VERSION" "USER 65534" \
+      "WORKDIR /bin" "EXPOSE 8888 8887" 'ENTRYPOINT ["/bin/apiserver"]' \
+      'CMD ["--config=/config", "--sampleconfig=/config/sample_config.json", "-logtostderr=true"]'
+    # persistence agent, scheduledworkflow: upstream's shell CMD with its ENV defaults, as exec form
+    r=$(rootfs kfp-pa "$KFP_BIN/persistence_agent")
+    image_tree "$KFP_PERSISTENCEAGENT_IMAGE" "$r" "USER 65534" "WORKDIR /bin" 'ENTRYPOINT ["/bin/persistence_agent"]' \
+      'CMD ["--logtostderr=true", "--namespace=", "--ttlSecondsAfterWorkflowFinish=86400", "--numWorker=2", "--executionType=Workflow", "--logLevel=info"]'
+    r=$(rootfs kfp-swf "$KFP_BIN/controller")
+    image_tree "$KFP_SCHEDULEDWORKFLOW_IMAGE" "$r" "USER 65534" "WORKDIR /bin" \
+      'ENTRYPOINT ["/bin/controller"]' 'CMD ["--logtostderr=true", "--namespace=", "--logLevel=info"]'
+    # driver and launcher: the compiled workflows call them by name ("driver", "launcher-v2"
+    # --copy /kfp-launcher/launch), found in /bin through PATH
+    r=$(rootfs kfp-driver "$KFP_BIN/driver")
+    image_tree "$KFP_DRIVER_IMAGE" "$r" "USER 65534" "WORKDIR /bin" 'ENTRYPOINT ["/bin/driver"]'
+    r=$(rootfs kfp-launcher "$KFP_BIN/launcher-v2")
+    image_tree "$KFP_LAUNCHER_IMAGE" "$r" "USER 65534" "WORKDIR /bin" 'ENTRYPOINT ["/bin/launcher-v2"]'
+    # Argo: as upstream's distroless images (ssh_known_hosts, nsswitch.conf, mime.types for argoexec);
+    # the controller runs as 8737, argoexec as root (upstream sets no user), pods may override
+    argo_src=$ARGO_SRC/argo-workflows
+    r=$(rootfs argo-controller "$ARGO_BIN/workflow-controller")
+    mkdir -p "$r/etc/ssh" && cp "$argo_src/hack/ssh_known_hosts" "$r/etc/ssh/"
+    image_tree "$ARGO_CONTROLLER_IMAGE" "$r" "USER 8737" 'ENTRYPOINT ["/bin/workflow-controller"]'
+    r=$(rootfs argoexec "$ARGO_BIN/argoexec")
+    mkdir -p "$r/etc/ssh" && cp "$argo_src/hack/ssh_known_hosts" "$r/etc/ssh/"
+    [ ! -f /etc/mime.types ] || cp /etc/mime.types "$r/etc/"
+    image_tree "$ARGOEXEC_IMAGE" "$r" 'ENTRYPOINT ["/bin/argoexec"]'
   fi
 fi
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
 import pytest
@@ -25,12 +27,11 @@ from kube import (
     kubectl,
     port_forward,
     script,
-    service_account_kubeconfig,
     service_ip,
     state_path,
     wait_for,
 )
-from testkit import REPO, run_pipeline_command
+from testkit import REPO
 
 from pipelines.compile import image_targets
 
@@ -223,21 +224,78 @@ def _health(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def champion(app, data_dir, tmp_path_factory):
-    """The pipeline, run as `python -m pipelines.run_local train` against the cluster's MinIO
-    and MLflow, with its deploy step on: it registers version 1 and serves it. The deploy acts
-    as KFP's pipeline-runner, as in the cluster: on fresh namespaces, so the first deploy
-    creates what the deploy step writes (the knowledge ConfigMap) under that account's RBAC."""
-    state = tmp_path_factory.mktemp("pipeline-state")
-    assert get("configmap", "symptom-dx-knowledge", "kserve-inference", check=False) == {}
-    env = app.env(
-        KUBECONFIG=str(service_account_kubeconfig("kubeflow", "pipeline-runner")),
-        DATA_DIR=str(data_dir),
-        STATE_DIR=str(state),
-        SYMPTOM_DX_DEPLOY="1",
-        SYMPTOM_DX_DEPLOY_TIMEOUT="300",
-        PYTHONUNBUFFERED="1",
+def kfp(app) -> str:
+    """Kubeflow Pipelines 2.14.3 in kubeflow (scripts/cluster/kfp.sh, on the fresh namespace
+    the app fixture made): the address of its API server."""
+    script("kfp.sh", "install", timeout=3600)
+    return f"http://{service_ip('kubeflow', 'ml-pipeline')}:8888"
+
+
+@pytest.fixture(scope="session")
+def training_data(app, data_dir) -> str:
+    """Training.csv and the knowledge tables in the bucket, as README's cluster recipe puts
+    them; the pipeline's data_source."""
+    from minio import Minio
+
+    from symptom_dx.knowledge import KNOWLEDGE_FILES
+
+    env = app.s3_env
+    endpoint = env["AWS_ENDPOINT_URL"].removeprefix("http://")
+    client = Minio(endpoint, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], secure=False)
+    for name in ("Training.csv", *KNOWLEDGE_FILES):
+        client.fput_object(BUCKET, f"{DATA_PREFIX}/{name}", str(data_dir / name))
+    return f"s3://{BUCKET}/{DATA_PREFIX}/Training.csv"
+
+
+DATA_PREFIX = "datasets/kaggle"
+
+
+def kfp_run(app, host: str, *params: str) -> tuple[subprocess.CompletedProcess, str]:
+    """`symptom-dx pipeline run PARAMS --host HOST` (following the run: its progress on stderr,
+    the final state on stdout), and the logs of the run's step pods."""
+    out = subprocess.run(
+        [sys.executable, "-m", "symptom_dx.cli", "pipeline", "run", *params, "--host", host],
+        env=app.env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
-    out = run_pipeline_command(env, timeout=1200)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
-    return out.stdout + out.stderr
+    run_id = re.search(r"^run (\S+) of ", out.stderr, re.M)
+    logs = run_logs(run_id.group(1)) if run_id else ""
+    return out, logs
+
+
+def run_logs(run_id: str) -> str:
+    """The main containers' logs of a KFP run's pods (the steps' own output)."""
+    return kubectl(
+        "logs",
+        "-n",
+        "kubeflow",
+        "-l",
+        f"pipeline/runid={run_id}",
+        "-c",
+        "main",
+        "--tail=-1",
+        "--prefix",
+        "--max-log-requests=20",
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def champion(app, kfp, training_data):
+    """The pipeline run by Kubeflow Pipelines (`symptom-dx pipeline run`), every step a pod
+    in kubeflow as pipeline-runner, with its deploy step on: it registers version 1 and serves
+    it. On fresh namespaces, so the first deploy creates what the deploy step writes (the
+    knowledge ConfigMap) under that account's RBAC."""
+    from symptom_dx import kaggle
+
+    assert get("configmap", "symptom-dx-knowledge", "kserve-inference", check=False) == {}
+    out, logs = kfp_run(
+        app,
+        kfp,
+        f"data_source={training_data}",
+        f"data_sha256={kaggle.sha256_pin('Training.csv')}",
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:] + logs[-4000:]
+    return out.stderr + out.stdout + logs

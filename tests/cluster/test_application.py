@@ -94,7 +94,7 @@ def test_node_ready_with_dns_and_metrics(cluster):
 
 # -- the champion, trained by the pipeline and served by its deploy step ------------------------
 def test_pipeline_deploys_the_champion(app, champion):
-    assert "champion is version 1" in champion
+    assert "deploy: disease-classifier serves version 1" in champion  # the step, in its pod
     isvc = served()
     conditions = {c["type"]: c["status"] for c in isvc["status"]["conditions"]}
     assert conditions["Ready"] == "True"
