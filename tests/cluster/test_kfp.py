@@ -203,5 +203,8 @@ def test_the_dashboard_shows_the_pipeline_the_run_and_its_graph(champion, dashbo
     page.screenshot(path=str(DASHBOARD_PNG), full_page=True)
     # the evaluate step's confusion matrix, read from ML Metadata through grpc-web
     page.get_by_text("confusion_matrix", exact=True).first.click()
-    page.get_by_text("Confusion Matrix").first.wait_for()
+    page.get_by_text("system.ClassificationMetrics", exact=True).first.wait_for()
+    page.get_by_text("Visualization", exact=True).first.click()
+    page.get_by_text("Confusion Matrix: confusion_matrix").first.wait_for()
+    page.get_by_text("Hepatitis B", exact=True).first.wait_for()  # the diseases, as labels
     page.screenshot(path=str(DASHBOARD_PNG.with_name("kfp-dashboard-metrics.png")), full_page=True)
