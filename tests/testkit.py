@@ -46,3 +46,16 @@ def cluster_setting(*names: str) -> list[str]:
         check=True,
     )
     return out.stdout.splitlines()
+
+
+# Debian's Chromium, as the browser tests run it (root, headless, no calls home)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

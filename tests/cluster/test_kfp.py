@@ -12,7 +12,7 @@ import re
 import pytest
 from conftest import BUCKET, kfp_run
 from kube import get, kubectl, port_forward, wait_for
-from testkit import REPO
+from testkit import CHROMIUM, CHROMIUM_FLAGS, REPO
 
 from pipelines.client import pipeline_steps
 from symptom_dx import kaggle
@@ -160,7 +160,6 @@ def test_a_failing_step_fails_the_run_with_its_reason_and_writes_nothing(
 
 
 # -- the dashboard ------------------------------------------------------------------------------
-CHROMIUM = "/usr/bin/chromium"
 DASHBOARD_PNG = REPO / "test-artifacts" / "kfp-dashboard.png"
 
 
@@ -175,14 +174,7 @@ def dashboard(kfp, tmp_path):
             str(tmp_path / "chromium-profile"),
             executable_path=CHROMIUM,
             headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_FLAGS,
             viewport={"width": 1600, "height": 1000},
         )
         context.set_default_timeout(30_000)

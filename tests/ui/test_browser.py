@@ -8,24 +8,14 @@ import shutil
 import time
 
 import pytest
-from testkit import REPO
+from testkit import CHROMIUM, CHROMIUM_FLAGS, REPO
 
 from symptom_dx.local.services import free_port
 from ui.launcher import start_ui
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +41,7 @@ def page(tmp_path):
             str(tmp_path / "chromium-profile"),  # a fresh user-data-dir
             executable_path=CHROMIUM,
             headless=True,
-            args=FLAGS,
+            args=CHROMIUM_FLAGS,
             viewport={"width": 1280, "height": 1000},
         )
         context.set_default_timeout(15_000)
