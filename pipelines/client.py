@@ -24,6 +24,7 @@ from symptom_dx.errors import SymptomDxError
 PIPELINE_NAME = "disease-training"  # the pipeline's @dsl.pipeline name
 EXPERIMENT = "symptom-dx"
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"}
+STEPS_SETTLE_S = 30.0
 
 
 class PipelineClientError(SymptomDxError):
@@ -134,6 +135,7 @@ def run(
     )
     order = pipeline_steps()
     state, steps, deadline = "", {}, time.monotonic() + timeout_s
+    settled_by: float | None = None  # the run ended: its steps get a little longer
     while follow and state not in TERMINAL and time.monotonic() < deadline:
         details = client.get_run(started.run_id)
         for step, step_state in step_states(details, order).items():
@@ -141,6 +143,12 @@ def run(
                 say(f"step {step}: {step_state}")
                 steps[step] = step_state
         current = details.state or "PENDING"
+        # the steps' final states may reach the API a moment after the run's: wait for them
+        if current in TERMINAL and settled_by is None:
+            settled_by = time.monotonic() + STEPS_SETTLE_S
+        settled = all(step_state in TERMINAL for step_state in steps.values())
+        if current in TERMINAL and not settled and time.monotonic() < settled_by:
+            current = state or "RUNNING"
         if current != state:
             say(f"state: {current}")
             state = current

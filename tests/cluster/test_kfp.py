@@ -35,6 +35,10 @@ def run_pods(run_id: str) -> list[dict]:
     ]
 
 
+def node(pod: dict) -> str:
+    return pod["metadata"].get("annotations", {}).get("workflows.argoproj.io/node-name", "")
+
+
 def test_every_step_ran_as_a_pod_of_pipeline_runner(champion):
     lines = champion.splitlines()
     for step in pipeline_steps():
@@ -44,18 +48,16 @@ def test_every_step_ran_as_a_pod_of_pipeline_runner(champion):
     assert "state: SUCCEEDED" in lines and "SUCCEEDED" in lines
     pods = run_pods(run_id_of(champion))
     assert pods, "no pod carries the run's id"
-    executors = [p for p in pods if any(c["name"] == "main" for c in p["spec"]["containers"])]
-    names = {
-        p["metadata"].get("annotations", {}).get("workflows.argoproj.io/node-name", "")
-        for p in executors
-    }
+    # Argo names each pod's node: <workflow>.root.<step>-driver, <workflow>.root.<step>.executor
+    executors = [p for p in pods if node(p).endswith(".executor")]
+    names = {node(p) for p in executors}
     for step in pipeline_steps():
-        assert any(step in n for n in names), (step, names)
-    for pod in executors:
+        assert any(n.endswith(f".{step}.executor") for n in names), (step, names)
+    for pod in pods:
         assert pod["spec"]["serviceAccountName"] == "pipeline-runner"
         assert pod["status"]["phase"] == "Succeeded", pod["metadata"]["name"]
     # the train step's request fits the node; its limit lets it burst
-    train = next(p for p in executors if "train-candidates" in str(p["metadata"]))
+    train = next(p for p in executors if node(p).endswith(".train-candidates.executor"))
     main = next(c for c in train["spec"]["containers"] if c["name"] == "main")
     assert main["resources"]["requests"]["cpu"] == "500m"
     assert main["resources"]["limits"]["cpu"] == "2"
@@ -85,22 +87,18 @@ print(json.dumps(out))
     image = get("deployment", "metadata-grpc-deployment", "kubeflow")["spec"]["template"]["spec"][
         "containers"
     ][0]["image"]
-    out = kubectl(
-        "run",
-        "mlmd-query",
-        "-n",
-        "kubeflow",
-        "--rm",
-        "-i",
-        "--restart=Never",
-        f"--image={image}",
-        "--image-pull-policy=Never",
-        "--command",
-        "--",
-        "python3",
-        "-c",
-        query,
-    )
+    pod = "mlmd-query"
+    kubectl("delete", "pod", pod, "-n", "kubeflow", "--ignore-not-found")
+    kubectl(
+        "run", pod, "-n", "kubeflow", "--restart=Never", f"--image={image}",
+        "--image-pull-policy=Never", "--command", "--", "/opt/venv/bin/python", "-c", query,
+    )  # fmt: skip
+    try:
+        kubectl("wait", "-n", "kubeflow", "--for=jsonpath={.status.phase}=Succeeded",
+                f"pod/{pod}", "--timeout=120s")  # fmt: skip
+        out = kubectl("logs", "-n", "kubeflow", pod)
+    finally:
+        kubectl("delete", "pod", pod, "-n", "kubeflow", "--wait=false", check=False)
     found = json.loads(out.strip().splitlines()[-1])
     assert found.get("system.Metrics"), found
     assert found.get("system.ClassificationMetrics"), found
