@@ -59,7 +59,7 @@ cluster-up: venv ## a local single-node Kubernetes built from upstream modules, 
 cluster-down: ## stop the local cluster: no process, mount or network namespace left
 	@bash scripts/cluster/down.sh
 
-test-cluster: venv ## the application applied, reconciled, served and operated on the local cluster (then stopped; KEEP_CLUSTER=1 keeps it)
+test-cluster: venv ## Kubeflow Pipelines and the application on the local cluster: trained by a KFP run, served, operated (then stopped; KEEP_CLUSTER=1 keeps it)
 	@bash scripts/apt-deps.sh docker.io debootstrap
 	@REGISTRY= TAG= bash scripts/images.sh
 	@status=0; $(PY) -m pytest tests/cluster || status=$$?; \
