@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 S3_ACCESS_KEY = "test-access-key"
@@ -50,7 +53,7 @@ def cluster_setting(*names: str) -> list[str]:
 
 # Debian's Chromium, as the browser tests run it (root, headless, no calls home)
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
+_CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -59,3 +62,24 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@contextlib.contextmanager
+def chromium_page(profile: Path, width: int, timeout_ms: int) -> Iterator[Any]:
+    """A page of headless Chromium with a fresh user-data-dir (Playwright drives Debian's
+    browser; nothing is downloaded)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=_CHROMIUM_FLAGS,
+            viewport={"width": width, "height": 1000},
+        )
+        context.set_default_timeout(timeout_ms)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()

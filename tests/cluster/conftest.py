@@ -54,6 +54,14 @@ class App:
     mlflow_url: str = ""
     extra: dict = field(default_factory=dict)
 
+    def bucket(self):
+        """A client of the cluster's MinIO, as the host reaches it."""
+        from minio import Minio
+
+        s3 = self.s3_env
+        host = s3["AWS_ENDPOINT_URL"].removeprefix("http://")
+        return Minio(host, s3["AWS_ACCESS_KEY_ID"], s3["AWS_SECRET_ACCESS_KEY"], secure=False)
+
     def env(self, **more: str) -> dict[str, str]:
         """The environment of a host-side client (pipeline, symptom-dx) of this cluster."""
         return {
@@ -235,13 +243,9 @@ def kfp(app) -> str:
 def training_data(app, data_dir) -> str:
     """Training.csv and the knowledge tables in the bucket, as README's cluster recipe puts
     them; the pipeline's data_source."""
-    from minio import Minio
-
     from symptom_dx.knowledge import KNOWLEDGE_FILES
 
-    env = app.s3_env
-    endpoint = env["AWS_ENDPOINT_URL"].removeprefix("http://")
-    client = Minio(endpoint, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], secure=False)
+    client = app.bucket()
     for name in ("Training.csv", *KNOWLEDGE_FILES):
         client.fput_object(BUCKET, f"{DATA_PREFIX}/{name}", str(data_dir / name))
     return f"s3://{BUCKET}/{DATA_PREFIX}/Training.csv"
@@ -260,9 +264,14 @@ def kfp_run(app, host: str, *params: str) -> tuple[subprocess.CompletedProcess, 
         text=True,
         timeout=1800,
     )
-    run_id = re.search(r"^run (\S+) of ", out.stderr, re.M)
-    logs = run_logs(run_id.group(1)) if run_id else ""
-    return out, logs
+    run_id = run_id_of(out.stderr)
+    return out, run_logs(run_id) if run_id else ""
+
+
+def run_id_of(output: str) -> str:
+    """The run's id, from the line `symptom-dx pipeline run` starts with ("" if none)."""
+    found = re.search(r"^run (\S+) of ", output, re.M)
+    return found.group(1) if found else ""
 
 
 def run_logs(run_id: str) -> str:

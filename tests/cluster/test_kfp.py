@@ -7,12 +7,11 @@ run, and a failing step failing the run with its one-line reason and nothing hal
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
-from conftest import BUCKET, kfp_run
+from conftest import BUCKET, kfp_run, run_id_of
 from kube import get, kubectl, port_forward, wait_for
-from testkit import CHROMIUM, CHROMIUM_FLAGS, REPO
+from testkit import REPO, chromium_page
 
 from pipelines.client import pipeline_steps
 from symptom_dx import kaggle
@@ -23,16 +22,9 @@ NS = "kserve-inference"
 ISVC = "disease-classifier"
 
 
-def run_id_of(output: str) -> str:
-    return re.search(r"^run (\S+) of ", output, re.M).group(1)
-
-
 def run_pods(run_id: str) -> list[dict]:
-    return get("pods", namespace="kubeflow").get("items", []) and [
-        p
-        for p in get("pods", namespace="kubeflow")["items"]
-        if p["metadata"].get("labels", {}).get("pipeline/runid") == run_id
-    ]
+    pods = get("pods", namespace="kubeflow").get("items", [])
+    return [p for p in pods if p["metadata"].get("labels", {}).get("pipeline/runid") == run_id]
 
 
 def node(pod: dict) -> str:
@@ -122,15 +114,7 @@ def test_a_second_run_keeps_the_champion_and_changes_nothing_served(
 def test_a_failing_step_fails_the_run_with_its_reason_and_writes_nothing(
     app, kfp, champion, training_data
 ):
-    from minio import Minio
-
-    env = app.s3_env
-    client = Minio(
-        env["AWS_ENDPOINT_URL"].removeprefix("http://"),
-        env["AWS_ACCESS_KEY_ID"],
-        env["AWS_SECRET_ACCESS_KEY"],
-        secure=False,
-    )
+    client = app.bucket()
 
     def objects() -> set[str]:
         return {o.object_name for o in client.list_objects(BUCKET, recursive=True)}
@@ -165,21 +149,11 @@ DASHBOARD_PNG = REPO / "test-artifacts" / "kfp-dashboard.png"
 def dashboard(kfp, tmp_path):
     """Headless Chromium on the dashboard (ml-pipeline-ui, built from the release's frontend/)
     through the operator's port-forward."""
-    from playwright.sync_api import sync_playwright
-
-    with port_forward("kubeflow", "svc/ml-pipeline-ui", 80) as url, sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1600, "height": 1000},
-        )
-        context.set_default_timeout(30_000)
-        try:
-            yield url, context.new_page()
-        finally:
-            context.close()
+    with (
+        port_forward("kubeflow", "svc/ml-pipeline-ui", 80) as url,
+        chromium_page(tmp_path / "chromium-profile", 1600, 30_000) as page,
+    ):
+        yield url, page
 
 
 def test_the_dashboard_shows_the_pipeline_the_run_and_its_graph(champion, dashboard):

@@ -8,7 +8,7 @@ import shutil
 import time
 
 import pytest
-from testkit import CHROMIUM, CHROMIUM_FLAGS, REPO
+from testkit import CHROMIUM, REPO, chromium_page
 
 from symptom_dx.local.services import free_port
 from ui.launcher import start_ui
@@ -34,21 +34,8 @@ def stack(trained_model_dir, data_dir, tmp_path_factory, model_server_starter):
 def page(tmp_path):
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),  # a fresh user-data-dir
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 1000},
-        )
-        context.set_default_timeout(15_000)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
+    with chromium_page(tmp_path / "chromium-profile", 1280, 15_000) as page:
+        yield page
 
 
 def pick(page, text: str) -> None:
