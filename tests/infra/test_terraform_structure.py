@@ -462,7 +462,7 @@ STATIC_SECRET_PATTERNS = [
 
 def scanned_files() -> list[Path]:
     files = [p for p in TERRAFORM_DIR.rglob("*") if p.is_file() and ".terraform" not in p.parts]
-    files += sorted((TERRAFORM_DIR.parent / "helm" / "platform").glob("*"))
+    files += [p for p in (TERRAFORM_DIR.parent / "helm" / "platform").rglob("*") if p.is_file()]
     return sorted(files)
 
 

@@ -18,6 +18,9 @@ module "platform" {
   cluster_autoscaler_chart_version = var.cluster_autoscaler_chart_version
   cluster_autoscaler_image_tag     = var.cluster_autoscaler_image_tag
 
+  image_tag        = var.image_tag
+  ecr_force_delete = var.ecr_force_delete
+
   install_kubeflow_pipelines = var.install_kubeflow_pipelines
   kfp_version                = var.kfp_version
 

@@ -68,3 +68,18 @@ output "grafana_admin_password" {
   value       = module.platform.grafana_admin_password
   sensitive   = true
 }
+
+output "image_registry" {
+  description = "REGISTRY for `make images ... PUSH=1`: <account>.dkr.ecr.<region>.amazonaws.com/<name>."
+  value       = module.platform.image_registry
+}
+
+output "image_repository_urls" {
+  description = "ECR repository URL per image."
+  value       = module.platform.image_repository_urls
+}
+
+output "image_tag" {
+  description = "TAG for `make images ... PUSH=1` (the storage initializer's tag)."
+  value       = module.platform.image_tag
+}

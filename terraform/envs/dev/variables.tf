@@ -197,3 +197,15 @@ variable "kfp_version" {
   type        = string
   default     = "2.14.3"
 }
+
+variable "image_tag" {
+  description = "Tag of our images in ECR (the TAG you push with `make images`); KServe's storage initializer runs it."
+  type        = string
+  default     = "0.1.0"
+}
+
+variable "ecr_force_delete" {
+  description = "Allow terraform destroy to delete the ECR repositories with their images."
+  type        = bool
+  default     = false
+}

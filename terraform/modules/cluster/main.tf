@@ -66,6 +66,22 @@ module "eks" {
     }
   }
 
+  # The metrics-server add-on serves metrics.k8s.io on 10251, which this module
+  # version does not open from the control plane (its recommended rules have it from
+  # 21.7.0): without it the HPA shows <unknown>, `kubectl top` fails and namespaces
+  # hang in Terminating. Same key and fields as the module's later rule, so a bump
+  # merges the two instead of creating a duplicate rule that AWS refuses.
+  node_security_group_additional_rules = {
+    ingress_cluster_10251_webhook = {
+      description                   = "Cluster API to node 10251/tcp webhook"
+      protocol                      = "tcp"
+      from_port                     = 10251
+      to_port                       = 10251
+      type                          = "ingress"
+      source_cluster_security_group = true
+    }
+  }
+
   eks_managed_node_groups = {
     system = {
       ami_type       = "AL2023_x86_64_STANDARD"

@@ -61,6 +61,25 @@ resource "helm_release" "kserve" {
 
   values = [file("${var.helm_values_dir}/kserve.yaml")]
 
+  # Our storage initializer (make images), from this environment's ECR.
+  set = [
+    {
+      name  = "kserve.storage.image"
+      value = aws_ecr_repository.images["storage-initializer"].repository_url
+    },
+    {
+      name  = "kserve.storage.tag"
+      value = var.image_tag
+    },
+  ]
+
+  # Drops the chart's ClusterServingRuntimes and ClusterStorageContainer: they go
+  # through webhooks of the controller this install is still starting, so a first
+  # install fails (helm/platform/README.md, "KServe: no cluster runtimes").
+  postrender = {
+    binary_path = abspath("${var.helm_values_dir}/post-renderers/kserve-without-cluster-runtimes/post-render.sh")
+  }
+
   depends_on = [helm_release.kserve_crd]
 }
 

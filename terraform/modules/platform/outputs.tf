@@ -43,3 +43,18 @@ output "grafana_admin_password" {
   value       = random_password.grafana_admin.result
   sensitive   = true
 }
+
+output "image_registry" {
+  description = "Registry prefix of our images in ECR (<account>.dkr.ecr.<region>.amazonaws.com/<cluster name>): the REGISTRY of `make images`."
+  value       = local.image_registry
+}
+
+output "image_repository_urls" {
+  description = "ECR repository URL per image (components, serving, storage-initializer, ui)."
+  value       = { for name, repository in aws_ecr_repository.images : name => repository.repository_url }
+}
+
+output "image_tag" {
+  description = "Tag of our images KServe's storage initializer runs: the TAG to push with `make images`."
+  value       = var.image_tag
+}

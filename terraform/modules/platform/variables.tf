@@ -94,3 +94,26 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "images" {
+  description = "Images of ours the platform runs (Dockerfile targets of `make images`); one ECR repository <cluster_name>/<image> each."
+  type        = list(string)
+  default     = ["components", "serving", "storage-initializer", "ui"]
+
+  validation {
+    condition     = contains(var.images, "serving") && contains(var.images, "storage-initializer")
+    error_message = "images must include serving (the registry output is derived from it) and storage-initializer (KServe's storage initializer)."
+  }
+}
+
+variable "image_tag" {
+  description = "Tag of our images in ECR (the TAG of `make images`, by default the version in pyproject.toml); KServe's storage initializer runs this tag."
+  type        = string
+  default     = "0.1.0"
+}
+
+variable "ecr_force_delete" {
+  description = "Let terraform destroy delete the ECR repositories with the images in them. Keep false outside throwaway environments."
+  type        = bool
+  default     = false
+}
