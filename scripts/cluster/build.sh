@@ -3,20 +3,23 @@
 # .tools/cluster/bin, and the cluster's images into the local Docker engine.
 # Idempotent: a step whose inputs (go.mod/go.sum/sources/flags/Go version) are unchanged is
 # skipped, so a warm run takes seconds.
-# Usage: build.sh [--no-images] [--with-kserve] [--with-kfp]
-#   --with-kserve adds KServe's manager and MinIO; --with-kfp the Kubeflow Pipelines backend and Argo
+# Usage: build.sh [--no-images] [--with-kserve] [--with-kfp] [--with-monitoring]
+#   --with-kserve adds KServe's manager and MinIO; --with-kfp the Kubeflow Pipelines backend and Argo;
+#   --with-monitoring what kube-prometheus-stack runs (operator, reloader, Prometheus, Alertmanager, node-exporter)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 WITH_IMAGES=1
 WITH_KSERVE=0
 WITH_KFP=0
+WITH_MONITORING=0
 for a in "$@"; do
   case $a in
     --no-images) WITH_IMAGES=0 ;;
     --with-kserve) WITH_KSERVE=1 ;;
     --with-kfp) WITH_KFP=1 ;;
-    -h | --help) sed -n '2,7p' "$0"; exit 0 ;;
+    --with-monitoring) WITH_MONITORING=1 ;;
+    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
     *) die "unknown argument: $a" ;;
   esac
 done
@@ -139,6 +142,15 @@ if [ "$WITH_KSERVE" = 1 ]; then
     cd "$GO/kserve" && go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/kserve-manager" github.com/kserve/kserve/cmd/manager
   }
   step kserve-manager "$(stamp_of kserve "$GO/kserve/go.mod" "$GO/kserve/go.sum")" "$BIN_DIR/kserve-manager" -- build_kserve
+  # kube-rbac-proxy: the sidecar KServe's chart puts in front of the controller's metrics
+  KRP_LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_RBAC_PROXY_VERSION"
+  KRP_LDFLAGS+=" -X k8s.io/component-base/version/verflag.programName=kube-rbac-proxy"
+  build_krp() {
+    cd "$GO/kube-rbac-proxy" && go build -trimpath -ldflags "$KRP_LDFLAGS" -o "$BIN_DIR/kube-rbac-proxy" \
+      github.com/brancz/kube-rbac-proxy/cmd/kube-rbac-proxy
+  }
+  step kube-rbac-proxy "$(STAMP_EXTRA=$KRP_LDFLAGS stamp_of krp "$GO/kube-rbac-proxy/go.mod" "$GO/kube-rbac-proxy/go.sum")" \
+    "$BIN_DIR/kube-rbac-proxy" -- build_krp
   # MinIO's documented source install; its go.mod has no replace directives, so plain go install
   MINIO_LDFLAGS="-s -w" # version stays DEVELOPMENT.GOGET, as with the documented `go install`
   build_minio() {
@@ -240,6 +252,40 @@ if [ "$WITH_KFP" = 1 ]; then
     "$ARGO_BIN/workflow-controller" "$ARGO_BIN/argoexec" "$ARGO_SRC/argo-workflows/hack" -- build_argo
 fi
 
+# --- kube-prometheus-stack's programs, each from its release module with upstream's version stamp
+# (github.com/prometheus/common/version, as their .promu.yml / Makefile set it) ---
+if [ "$WITH_MONITORING" = 1 ]; then
+  MON_BIN=$BIN_DIR/monitoring
+  mkdir -p "$MON_BIN"
+  version_ldflags() { # VERSION REVISION DATE
+    local p=github.com/prometheus/common/version
+    echo "-s -w -X $p.Version=${1#v} -X $p.Revision=$2 -X $p.Branch=HEAD -X $p.BuildUser=symptomdx -X $p.BuildDate=$3"
+  }
+  mon_build() { # WRAPPER TAGS LDFLAGS PACKAGE...
+    local dir=$GO/$1 tags=$2 ldflags=$3
+    shift 3
+    (cd "$dir" && go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$MON_BIN/" "$@")
+  }
+  # operator and config reloader: one module (its go.mod replaces pkg/apis and pkg/client with
+  # its own folders, so the wrapper requires their published versions)
+  PO_LDFLAGS=$(version_ldflags "$PROMETHEUS_OPERATOR_VERSION" f7f07bcdfb415aea4c87c1fb0dafe00968ad5420 20251013-13:55:31)
+  step prometheus-operator "$(STAMP_EXTRA=$PO_LDFLAGS stamp_of po "$GO/prometheus-operator/go.mod" "$GO/prometheus-operator/go.sum")" \
+    "$MON_BIN/operator" "$MON_BIN/prometheus-config-reloader" -- mon_build prometheus-operator "" "$PO_LDFLAGS" \
+    github.com/prometheus-operator/prometheus-operator/cmd/operator \
+    github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader
+  # Prometheus without builtinassets: the web UI's assets are built by npm upstream and are not
+  # in the module (the API, which the operator, rules and tests use, is all there)
+  PROM_LDFLAGS=$(version_ldflags "$PROMETHEUS_VERSION" 7f2e7c86f800230ce13ce022cddaeba7cd2a9cc1 20251022-12:31:56)
+  step prometheus "$(STAMP_EXTRA=$PROM_LDFLAGS stamp_of prometheus "$GO/prometheus/go.mod" "$GO/prometheus/go.sum")" \
+    "$MON_BIN/prometheus" -- mon_build prometheus netgo "$PROM_LDFLAGS" github.com/prometheus/prometheus/cmd/prometheus
+  AM_LDFLAGS=$(version_ldflags "$ALERTMANAGER_VERSION" v0.28.1 20250307-14:04:46)
+  step alertmanager "$(STAMP_EXTRA=$AM_LDFLAGS stamp_of alertmanager "$GO/alertmanager/go.mod" "$GO/alertmanager/go.sum")" \
+    "$MON_BIN/alertmanager" -- mon_build alertmanager netgo "$AM_LDFLAGS" github.com/prometheus/alertmanager/cmd/alertmanager
+  NE_LDFLAGS=$(version_ldflags "$NODE_EXPORTER_VERSION" v1.9.1 20250401-15:14:14)
+  step node-exporter "$(STAMP_EXTRA=$NE_LDFLAGS stamp_of node-exporter "$GO/node-exporter/go.mod" "$GO/node-exporter/go.sum")" \
+    "$MON_BIN/node_exporter" -- mon_build node-exporter netgo "$NE_LDFLAGS" github.com/prometheus/node_exporter
+fi
+
 # --- images: FROM scratch + one static binary, tagged localhost/symptomdx/... ---
 # image_build TAG BINARY [USER] [CMD-JSON] [NAME-IN-IMAGE]: ENTRYPOINT is the binary; a label
 # records the hash of the inputs
@@ -307,6 +353,19 @@ if [ "$WITH_IMAGES" = 1 ]; then
   if [ "$WITH_KSERVE" = 1 ]; then
     image_build "$KSERVE_CONTROLLER_IMAGE" "$BIN_DIR/kserve-manager" 65532 "" manager
     image_build "$MINIO_IMAGE" "$BIN_DIR/minio" 65534
+    image_build "$KUBE_RBAC_PROXY_IMAGE" "$BIN_DIR/kube-rbac-proxy" 65532
+  fi
+  if [ "$WITH_MONITORING" = 1 ]; then
+    # as upstream's images: the program in /bin (the operator runs the reloader as
+    # /bin/prometheus-config-reloader), user nobody, Prometheus' data in /prometheus
+    for p in operator:$PROMETHEUS_OPERATOR_IMAGE prometheus-config-reloader:$PROMETHEUS_CONFIG_RELOADER_IMAGE \
+      alertmanager:$ALERTMANAGER_IMAGE node_exporter:$NODE_EXPORTER_IMAGE; do
+      r=$(rootfs "${p%%:*}" "$MON_BIN/${p%%:*}")
+      image_tree "${p#*:}" "$r" "USER 65534" "ENTRYPOINT [\"/bin/${p%%:*}\"]"
+    done
+    r=$(rootfs prometheus "$MON_BIN/prometheus")
+    mkdir -p "$r/prometheus" && chown 65534:65534 "$r/prometheus"
+    image_tree "$PROMETHEUS_IMAGE" "$r" "USER 65534" "WORKDIR /prometheus" 'ENTRYPOINT ["/bin/prometheus"]'
   fi
   if [ "$WITH_KFP" = 1 ]; then
     # api-server: upstream's /config (config.json; sample_config.json without samples, which

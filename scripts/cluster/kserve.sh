@@ -64,21 +64,10 @@ mkdir -p "$KPKI" && chmod 700 "$KPKI"
 (
   cd "$KPKI"
   umask 077
-  if [ ! -f ca.crt ]; then
-    openssl genrsa -out ca.key 2048 2>/dev/null
-    openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=symptomdx-kserve-webhook-ca" \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" -out ca.crt
-  fi
-  if [ ! -f tls.crt ]; then
-    openssl genrsa -out tls.key 2048 2>/dev/null
-    openssl req -new -key tls.key -subj "/CN=$WEBHOOK_SVC.$KSERVE_NS.svc" -out tls.csr
-    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-      "extendedKeyUsage=serverAuth" \
-      "subjectAltName=DNS:$WEBHOOK_SVC,DNS:$WEBHOOK_SVC.$KSERVE_NS,DNS:$WEBHOOK_SVC.$KSERVE_NS.svc,DNS:$WEBHOOK_SVC.$KSERVE_NS.svc.$CLUSTER_DOMAIN" >tls.ext
-    openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
-      -extfile tls.ext -out tls.crt 2>/dev/null
-    rm -f tls.csr tls.ext ca.srl
-  fi
+  tls_ca ca symptomdx-kserve-webhook-ca
+  tls_cert tls ca "/CN=$WEBHOOK_SVC.$KSERVE_NS.svc" serverAuth \
+    "DNS:$WEBHOOK_SVC,DNS:$WEBHOOK_SVC.$KSERVE_NS,DNS:$WEBHOOK_SVC.$KSERVE_NS.svc,DNS:$WEBHOOK_SVC.$KSERVE_NS.svc.$CLUSTER_DOMAIN"
+  rm -f ./*.srl
 )
 
 # --- render KServe from its module's config/ ----------------------------------------------------

@@ -15,6 +15,7 @@ CRICTL_VERSION=v1.34.0
 PAUSE_VERSION=3.10.1 # build/pause/linux/pause.c of the k8s.io/kubernetes module
 # second stage (kserve.sh)
 KSERVE_VERSION=v0.16.0
+KUBE_RBAC_PROXY_VERSION=v0.18.0 # the sidecar of KServe's chart (kserve.controller.rbacProxyImage)
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c # the module proxy's latest (a pseudo-version)
 # third stage (build.sh --with-kfp): Kubeflow Pipelines backend and the Argo Workflows it runs on
 KFP_VERSION=2.14.3
@@ -28,6 +29,13 @@ PROTOC_GEN_GO_VERSION=v1.36.6 # as upstream's backend/api/Dockerfile (PROTOBUF_G
 ARGO_VERSION=v3.6.7 # the Argo Workflows KFP 2.14.3 is built and tested against
 ARGO_COMMIT=8d7dae690e152d19fb40f7affbb68fb783b32172
 ARGO_BUILD_DATE=2025-04-29T13:39:25Z # the v3.6.7 tag's time on the module proxy
+# monitoring (build.sh --with-monitoring): what kube-prometheus-stack's chart runs, at the chart's own
+# image versions (its Chart.yaml appVersion and values.yaml); the chart itself is ../shared/charts'
+KPS_CHART_VERSION=78.5.0
+PROMETHEUS_OPERATOR_VERSION=v0.86.1
+PROMETHEUS_VERSION=v3.7.2 # Go module github.com/prometheus/prometheus v0.307.2 (v3.x.y = v0.3xx.y)
+ALERTMANAGER_VERSION=v0.28.1
+NODE_EXPORTER_VERSION=v1.9.1
 
 # --- where things go (all git-ignored) ---
 # Binaries, stamps and Go caches live in the user's cache folder, outside the work tree, so a
@@ -76,6 +84,7 @@ METRICS_SERVER_IMAGE=$IMG_PREFIX/metrics-server:$METRICS_SERVER_VERSION
 PROBE_IMAGE=$IMG_PREFIX/probe:dev
 CLUSTER_IMAGES=("$PAUSE_IMAGE" "$COREDNS_IMAGE" "$METRICS_SERVER_IMAGE" "$PROBE_IMAGE")
 KSERVE_CONTROLLER_IMAGE=$IMG_PREFIX/kserve-controller:$KSERVE_VERSION
+KUBE_RBAC_PROXY_IMAGE=$IMG_PREFIX/kube-rbac-proxy:$KUBE_RBAC_PROXY_VERSION
 MINIO_IMAGE=$IMG_PREFIX/minio:${MINIO_VERSION##*-}
 KFP_API_SERVER_IMAGE=$IMG_PREFIX/kfp-api-server:$KFP_VERSION
 KFP_PERSISTENCEAGENT_IMAGE=$IMG_PREFIX/kfp-persistenceagent:$KFP_VERSION
@@ -84,6 +93,13 @@ KFP_DRIVER_IMAGE=$IMG_PREFIX/kfp-driver:$KFP_VERSION
 KFP_LAUNCHER_IMAGE=$IMG_PREFIX/kfp-launcher:$KFP_VERSION
 ARGO_CONTROLLER_IMAGE=$IMG_PREFIX/argo-workflow-controller:$ARGO_VERSION
 ARGOEXEC_IMAGE=$IMG_PREFIX/argoexec:$ARGO_VERSION
+PROMETHEUS_OPERATOR_IMAGE=$IMG_PREFIX/prometheus-operator:$PROMETHEUS_OPERATOR_VERSION
+PROMETHEUS_CONFIG_RELOADER_IMAGE=$IMG_PREFIX/prometheus-config-reloader:$PROMETHEUS_OPERATOR_VERSION
+PROMETHEUS_IMAGE=$IMG_PREFIX/prometheus:$PROMETHEUS_VERSION
+ALERTMANAGER_IMAGE=$IMG_PREFIX/alertmanager:$ALERTMANAGER_VERSION
+NODE_EXPORTER_IMAGE=$IMG_PREFIX/node-exporter:$NODE_EXPORTER_VERSION
+MONITORING_IMAGES=("$PROMETHEUS_OPERATOR_IMAGE" "$PROMETHEUS_CONFIG_RELOADER_IMAGE" "$PROMETHEUS_IMAGE"
+  "$ALERTMANAGER_IMAGE" "$NODE_EXPORTER_IMAGE")
 KFP_IMAGES=("$KFP_API_SERVER_IMAGE" "$KFP_PERSISTENCEAGENT_IMAGE" "$KFP_SCHEDULEDWORKFLOW_IMAGE"
   "$KFP_DRIVER_IMAGE" "$KFP_LAUNCHER_IMAGE" "$ARGO_CONTROLLER_IMAGE" "$ARGOEXEC_IMAGE")
 
@@ -118,6 +134,36 @@ netns_pids() {
     [ "$ns" = "net:[$ino]" ] && echo "${d#/proc/}"
   done
   return 0
+}
+
+# --- certificates (openssl; callers cd into their folder and set umask 077) ---
+TLS_DAYS=3650
+
+# tls_ca NAME CN: a self-signed CA NAME.crt/NAME.key in the current folder (kept if it exists)
+tls_ca() {
+  [ -f "$1.crt" ] && return 0
+  openssl genrsa -out "$1.key" 2048 2>/dev/null
+  openssl req -x509 -new -key "$1.key" -sha256 -days "$TLS_DAYS" -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$1.crt"
+}
+
+# tls_cert NAME CA SUBJECT USAGE [SANS]: NAME.key + NAME.crt signed by CA, in the current folder (kept
+# if it exists); USAGE is clientAuth, serverAuth or both
+tls_cert() {
+  local name=$1 ca=$2 subj=$3 usage=$4 sans=${5:-}
+  [ -f "$name.crt" ] && return 0
+  openssl genrsa -out "$name.key" 2048 2>/dev/null
+  openssl req -new -key "$name.key" -subj "$subj" -out "$name.csr"
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$usage"
+    [ -n "$sans" ] && echo "subjectAltName=$sans"
+  } >"$name.ext"
+  openssl x509 -req -in "$name.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial -sha256 \
+    -days "$TLS_DAYS" -extfile "$name.ext" -out "$name.crt" 2>/dev/null
+  rm -f "$name.csr" "$name.ext"
 }
 
 # wait_for SECONDS DESCRIPTION CMD...: poll CMD once a second until it succeeds.

@@ -10,49 +10,21 @@ mkdir -p "$PKI_DIR"
 chmod 700 "$PKI_DIR"
 cd "$PKI_DIR"
 umask 077
-DAYS=3650
-
-# ca NAME CN: self-signed CA
-ca() {
-  [ -f "$1.crt" ] && return 0
-  openssl genrsa -out "$1.key" 2048 2>/dev/null
-  openssl req -x509 -new -key "$1.key" -sha256 -days "$DAYS" -subj "/CN=$2" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-    -out "$1.crt"
-}
-
-# cert NAME CA SUBJECT USAGE [SANS]: key + cert signed by CA; USAGE is clientAuth, serverAuth or both
-cert() {
-  local name=$1 ca=$2 subj=$3 usage=$4 sans=${5:-}
-  [ -f "$name.crt" ] && return 0
-  openssl genrsa -out "$name.key" 2048 2>/dev/null
-  openssl req -new -key "$name.key" -subj "$subj" -out "$name.csr"
-  {
-    echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    echo "extendedKeyUsage=$usage"
-    [ -n "$sans" ] && echo "subjectAltName=$sans"
-  } >"$name.ext"
-  openssl x509 -req -in "$name.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial -sha256 \
-    -days "$DAYS" -extfile "$name.ext" -out "$name.crt" 2>/dev/null
-  rm -f "$name.csr" "$name.ext"
-}
-
-ca ca symptomdx-cluster-ca
-ca front-proxy-ca symptomdx-front-proxy-ca
+tls_ca ca symptomdx-cluster-ca
+tls_ca front-proxy-ca symptomdx-front-proxy-ca
 
 APISERVER_SANS="DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
 APISERVER_SANS+=",DNS:kubernetes.default.svc.$CLUSTER_DOMAIN,DNS:localhost,DNS:$NODE_NAME"
 APISERVER_SANS+=",IP:$NODE_IP,IP:127.0.0.1,IP:$KUBERNETES_SVC_IP"
-cert apiserver ca "/CN=kube-apiserver" serverAuth "$APISERVER_SANS"
-cert apiserver-kubelet-client ca "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
-cert admin ca "/O=system:masters/CN=kubernetes-admin" clientAuth
-cert controller-manager ca "/CN=system:kube-controller-manager" clientAuth
-cert scheduler ca "/CN=system:kube-scheduler" clientAuth
-cert kube-proxy ca "/CN=system:kube-proxy" clientAuth
-cert kubelet-client ca "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
-cert kubelet-serving ca "/CN=$NODE_NAME" serverAuth "DNS:$NODE_NAME,IP:$NODE_IP"
-cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
+tls_cert apiserver ca "/CN=kube-apiserver" serverAuth "$APISERVER_SANS"
+tls_cert apiserver-kubelet-client ca "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
+tls_cert admin ca "/O=system:masters/CN=kubernetes-admin" clientAuth
+tls_cert controller-manager ca "/CN=system:kube-controller-manager" clientAuth
+tls_cert scheduler ca "/CN=system:kube-scheduler" clientAuth
+tls_cert kube-proxy ca "/CN=system:kube-proxy" clientAuth
+tls_cert kubelet-client ca "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
+tls_cert kubelet-serving ca "/CN=$NODE_NAME" serverAuth "DNS:$NODE_NAME,IP:$NODE_IP"
+tls_cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
 
 if [ ! -f sa.key ]; then
   openssl genrsa -out sa.key 2048 2>/dev/null
