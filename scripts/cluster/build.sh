@@ -3,9 +3,10 @@
 # .tools/cluster/bin, and the cluster's images into the local Docker engine.
 # Idempotent: a step whose inputs (go.mod/go.sum/sources/flags/Go version) are unchanged is
 # skipped, so a warm run takes seconds.
-# Usage: build.sh [--no-images] [--with-kserve] [--with-kfp] [--with-monitoring]
+# Usage: build.sh [--no-images] [--with-kserve] [--with-kfp] [--with-monitoring] [--with-netpol]
 #   --with-kserve adds KServe's manager and MinIO; --with-kfp the Kubeflow Pipelines backend and Argo;
-#   --with-monitoring what kube-prometheus-stack runs (operator, reloader, Prometheus, Alertmanager, node-exporter)
+#   --with-monitoring what kube-prometheus-stack runs (operator, reloader, Prometheus, Alertmanager, node-exporter);
+#   --with-netpol the NetworkPolicy enforcer kube-network-policies (used by netpol.sh)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -13,13 +14,15 @@ WITH_IMAGES=1
 WITH_KSERVE=0
 WITH_KFP=0
 WITH_MONITORING=0
+WITH_NETPOL=0
 for a in "$@"; do
   case $a in
     --no-images) WITH_IMAGES=0 ;;
     --with-kserve) WITH_KSERVE=1 ;;
     --with-kfp) WITH_KFP=1 ;;
     --with-monitoring) WITH_MONITORING=1 ;;
-    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
+    --with-netpol) WITH_NETPOL=1 ;;
+    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
     *) die "unknown argument: $a" ;;
   esac
 done
@@ -73,6 +76,19 @@ step() { # NAME STAMP OUTPUTS... -- CMD...
 }
 
 GO=$CLUSTER_DIR/go
+
+# module_copy MODULE VERSION GO.SUM DEST: download MODULE@VERSION, check its hash against the
+# one recorded in GO.SUM (no sum.golang.org lookup: it answers 404 for KFP's api pseudo-version),
+# copy it to DEST (writable)
+module_copy() {
+  local m=$1 v=$2 out dir sum want
+  out=$(cd "$tmp" && GONOSUMDB=$m go mod download -json "$m@$v") || { echo "$out"; return 1; }
+  dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$out")
+  sum=$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"$out")
+  want=$(awk -v m="$m" -v v="$v" '$1 == m && $2 == v { print $3 }' "$3")
+  [ -n "$want" ] && [ "$sum" = "$want" ] || { echo "$m@$v: hash '$sum', $3 says '$want'"; return 1; }
+  rm -rf "$4" && cp -r "$dir" "$4" && chmod -R u+w "$4"
+}
 
 # --- Kubernetes: six binaries in one go build (they share most packages) ---
 K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
@@ -142,6 +158,16 @@ if [ "$WITH_KSERVE" = 1 ]; then
     cd "$GO/kserve" && go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/kserve-manager" github.com/kserve/kserve/cmd/manager
   }
   step kserve-manager "$(stamp_of kserve "$GO/kserve/go.mod" "$GO/kserve/go.sum")" "$BIN_DIR/kserve-manager" -- build_kserve
+  # cert-manager, which KServe's chart needs: its cmd/* modules are not served, so our own mains in
+  # go/cert-manager (a module path inside cert-manager's, to reach its internal/ packages) wire
+  # the root module's packages; one go build for the four, flags as upstream's make/00_mod.mk
+  CM_NAMES=(controller webhook cainjector startupapicheck)
+  CM_LDFLAGS="-s -w -X github.com/cert-manager/cert-manager/pkg/util.AppVersion=$CERT_MANAGER_VERSION"
+  CM_LDFLAGS+=" -X github.com/cert-manager/cert-manager/pkg/util.AppGitCommit=686afa62160249022a0205d3a9bf5f059476c684"
+  mkdir -p "$BIN_DIR/cert-manager"
+  build_cm() { cd "$GO/cert-manager" && go build -trimpath -ldflags "$CM_LDFLAGS" -o "$BIN_DIR/cert-manager/" "${CM_NAMES[@]/#/./}"; }
+  step cert-manager "$(STAMP_EXTRA=$CM_LDFLAGS stamp_of cert-manager "$GO/cert-manager/go.mod" "$GO/cert-manager/go.sum" \
+    "$GO"/cert-manager/*/*.go)" "${CM_NAMES[@]/#/$BIN_DIR/cert-manager/}" -- build_cm
   # kube-rbac-proxy: the sidecar KServe's chart puts in front of the controller's metrics
   KRP_LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_RBAC_PROXY_VERSION"
   KRP_LDFLAGS+=" -X k8s.io/component-base/version/verflag.programName=kube-rbac-proxy"
@@ -175,18 +201,6 @@ if [ "$WITH_KFP" = 1 ]; then
     kubernetes_platform/go/kubernetesplatform/kubernetes_executor_config.pb.go)
   mkdir -p "$KFP_BIN" "$ARGO_BIN"
 
-  # module_copy MODULE VERSION GO.SUM DEST: download MODULE@VERSION, check its hash against the
-  # one recorded in GO.SUM (no sum.golang.org lookup: it answers 404 for KFP's api pseudo-version),
-  # copy it to DEST (writable)
-  module_copy() {
-    local m=$1 v=$2 out dir sum want
-    out=$(cd "$tmp" && GONOSUMDB=$m go mod download -json "$m@$v") || { echo "$out"; return 1; }
-    dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$out")
-    sum=$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"$out")
-    want=$(awk -v m="$m" -v v="$v" '$1 == m && $2 == v { print $3 }' "$3")
-    [ -n "$want" ] && [ "$sum" = "$want" ] || { echo "$m@$v: hash '$sum', $3 says '$want'"; return 1; }
-    rm -rf "$4" && cp -r "$dir" "$4" && chmod -R u+w "$4"
-  }
   build_kfp_protos() {
     local new=$KFP_SRC.new py=$TOOLS_DIR/kfp/pyvenv
     rm -rf "$new" && mkdir -p "$new" "$TOOLS_DIR/kfp/bin" &&
@@ -286,6 +300,26 @@ if [ "$WITH_MONITORING" = 1 ]; then
     "$MON_BIN/node_exporter" -- mon_build node-exporter netgo "$NE_LDFLAGS" github.com/prometheus/node_exporter
 fi
 
+# --- kube-network-policies: a copy of its module with go/kube-network-policies/nfqueue-xt.patch
+# applied (this kernel has no nftables `queue` expression; see that go.mod), as upstream's
+# Dockerfile CGO_ENABLED=0; and knp-nftables (ours: shows or deletes the enforcer's table) ---
+if [ "$WITH_NETPOL" = 1 ]; then
+  command -v patch >/dev/null || bash "$REPO_ROOT/scripts/apt-deps.sh" patch
+  KNP_GO=$GO/kube-network-policies
+  KNP_SRC=$TOOLS_DIR/kube-network-policies/src # build folder: the wrapper's files + the patched copy
+  mkdir -p "$BIN_DIR/netpol"
+  build_knp() {
+    rm -rf "$KNP_SRC" && mkdir -p "$KNP_SRC" &&
+      module_copy sigs.k8s.io/kube-network-policies "$KNP_VERSION" "$KNP_GO/go.sum" "$KNP_SRC/kube-network-policies" &&
+      patch -d "$KNP_SRC/kube-network-policies" -p1 --no-backup-if-mismatch <"$KNP_GO/nfqueue-xt.patch" &&
+      cp -r "$KNP_GO/go.mod" "$KNP_GO/go.sum" "$KNP_GO/nftables" "$KNP_SRC/" &&
+      (cd "$KNP_SRC" && go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/netpol/netpol" sigs.k8s.io/kube-network-policies/cmd &&
+        go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/knp-nftables" ./nftables)
+  }
+  step kube-network-policies "$(stamp_of knp "$KNP_GO/go.mod" "$KNP_GO/go.sum" "$KNP_GO/nfqueue-xt.patch" "$KNP_GO/nftables/main.go")" \
+    "$BIN_DIR/netpol/netpol" "$BIN_DIR/knp-nftables" -- build_knp
+fi
+
 # --- images: FROM scratch + one static binary, tagged localhost/symptomdx/... ---
 # image_build TAG BINARY [USER] [CMD-JSON] [NAME-IN-IMAGE]: ENTRYPOINT is the binary; a label
 # records the hash of the inputs
@@ -354,6 +388,10 @@ if [ "$WITH_IMAGES" = 1 ]; then
     image_build "$KSERVE_CONTROLLER_IMAGE" "$BIN_DIR/kserve-manager" 65532 "" manager
     image_build "$MINIO_IMAGE" "$BIN_DIR/minio" 65534
     image_build "$KUBE_RBAC_PROXY_IMAGE" "$BIN_DIR/kube-rbac-proxy" 65532
+    for n in "${CM_NAMES[@]}"; do # user 1000, as upstream's images
+      r=$(rootfs "cert-manager-$n" "$BIN_DIR/cert-manager/$n")
+      image_tree "$IMG_PREFIX/cert-manager-$n:$CERT_MANAGER_VERSION" "$r" "USER 1000" "ENTRYPOINT [\"/bin/$n\"]"
+    done
   fi
   if [ "$WITH_MONITORING" = 1 ]; then
     # as upstream's images: the program in /bin (the operator runs the reloader as
@@ -366,6 +404,13 @@ if [ "$WITH_IMAGES" = 1 ]; then
     r=$(rootfs prometheus "$MON_BIN/prometheus")
     mkdir -p "$r/prometheus" && chown 65534:65534 "$r/prometheus"
     image_tree "$PROMETHEUS_IMAGE" "$r" "USER 65534" "WORKDIR /prometheus" 'ENTRYPOINT ["/bin/prometheus"]'
+  fi
+  if [ "$WITH_NETPOL" = 1 ]; then
+    # as upstream's image: /bin/netpol and no ENTRYPOINT (install.yaml's args start with it);
+    # STOPSIGNAL SIGINT: the enforcer removes its nftables table only on SIGINT (it does not
+    # catch SIGTERM), so a deleted pod cleans up after itself
+    r=$(rootfs netpol "$BIN_DIR/netpol/netpol")
+    image_tree "$KNP_IMAGE" "$r" "STOPSIGNAL SIGINT" 'CMD ["/bin/netpol"]'
   fi
   if [ "$WITH_KFP" = 1 ]; then
     # api-server: upstream's /config (config.json; sample_config.json without samples, which

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Second stage: installs KServe v0.16.0 (controller manager built from its release module,
-# CRDs/RBAC/webhooks/inferenceservice-config/ClusterServingRuntimes rendered from the same
-# module's config/ with `kubectl kustomize`) in raw-deployment ("Standard") mode without
-# Knative, Istio or cert-manager (webhook certs made here), and MinIO as in-cluster S3, into the
-# running cluster. Then proves: controller Running, webhooks answer (a server-side dry-run of an
-# InferenceService is admitted and defaulted; an invalid one is denied by the validator),
-# MinIO answers from the host.
-# Usage: kserve.sh [install|uninstall]
+# Second stage: the platform's serving half as terraform installs it on EKS - cert-manager v1.18.2
+# (its chart, helm/platform/cert-manager.yaml) and KServe v0.16.0 (its kserve-crd and kserve charts,
+# helm/platform/kserve.yaml, through helm/platform's post-renderer) - each with one local values
+# file for images and requests only (kserve/values-*.yaml); charts and binaries come from the
+# release modules, images are built here. And MinIO as in-cluster S3. Then proves: the
+# controller Running, webhooks answer (a server-side dry-run of an InferenceService is admitted
+# and defaulted; an invalid one is denied), an InferenceService becomes Ready, MinIO answers.
+# Usage: kserve.sh [install|uninstall|race]
+#   race   installs the kserve chart as upstream documents it (no post-renderer) on a cluster
+#          without KServe, prints helm's error, and removes it again: its ClusterServingRuntimes
+#          meet webhooks whose server is still starting (the first-install race)
 #   STORAGE_INITIALIZER_IMAGE  image for KServe's storage initializer (default below); if it is
 #                              in the local Docker engine it is loaded into the cluster.
 set -euo pipefail
@@ -15,16 +18,22 @@ need_root
 
 STORAGE_INITIALIZER_IMAGE=${STORAGE_INITIALIZER_IMAGE:-$IMG_PREFIX/kserve-storage-initializer:dev}
 KSERVE_NS=kserve
-WEBHOOK_SVC=kserve-webhook-server-service
-KSERVE_SRC=$GOMODCACHE/github.com/kserve/kserve@$KSERVE_VERSION/config
+CM_NS=cert-manager
+KSERVE_CHARTS=$GOMODCACHE/github.com/kserve/kserve@$KSERVE_VERSION/charts
+CM_MODULE=$GOMODCACHE/github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION
 WORK=$STATE_DIR/manifests/kserve
-KPKI=$PKI_DIR/kserve
+PLATFORM_VALUES=$REPO_ROOT/helm/platform
+POST_RENDERER=kserve-without-cluster-runtimes # helm/platform/post-renderers/<name>
 MINIO_DATA_DIR=$STATE_DIR/volumes/minio
 action=${1:-install}
 T0=$(date +%s)
 trap 'exit 130' INT TERM
 
 kctl get --raw /readyz >/dev/null 2>&1 || die "the cluster is not up: run scripts/cluster/up.sh first"
+HELM_BIN=$(bash "$REPO_ROOT/scripts/k8s-tools.sh")/helm
+# helm's plugins (the post-renderer) and caches in the cluster's state, not the user's
+export HELM_DATA_HOME=$STATE_DIR/helm/data HELM_CONFIG_HOME=$STATE_DIR/helm/config HELM_CACHE_HOME=$STATE_DIR/helm/cache
+helm() { "$HELM_BIN" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 if [ "$action" = uninstall ]; then
   # KServe's resources carry finalizers that only its controller removes: delete them while
@@ -38,117 +47,69 @@ if [ "$action" = uninstall ]; then
       done
   done
   kctl delete namespace kserve-smoke --ignore-not-found --wait=false >/dev/null 2>&1 || true
-  for f in "$WORK/kserve-runtimes.yaml" "$WORK/kserve.yaml" "$WORK/minio.yaml" "$WORK/kserve-crds.yaml"; do
-    [ -f "$f" ] && kctl delete -f "$f" --ignore-not-found --wait=false >/dev/null 2>&1 || true
-  done
+  helm uninstall kserve -n "$KSERVE_NS" --wait --timeout 120s >/dev/null 2>&1 || true
+  helm uninstall kserve-crd -n "$KSERVE_NS" --wait --timeout 120s >/dev/null 2>&1 || true
+  helm uninstall cert-manager -n "$CM_NS" --wait --timeout 120s >/dev/null 2>&1 || true
+  [ -f "$WORK/minio.yaml" ] && kctl delete -f "$WORK/minio.yaml" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   log "KServe and MinIO removed"
   exit 0
 fi
-[ "$action" = install ] || die "usage: $0 [install|uninstall]"
+case $action in install | race) ;; *) die "usage: $0 [install|uninstall|race]" ;; esac
 
-bash "$REPO_ROOT/scripts/apt-deps.sh" python3-yaml
 bash "$CLUSTER_DIR/build.sh" --with-kserve
-[ -d "$KSERVE_SRC" ] || (cd "$CLUSTER_DIR/go/kserve" && go mod download github.com/kserve/kserve)
+[ -d "$KSERVE_CHARTS" ] || (cd "$CLUSTER_DIR/go/kserve" && go mod download github.com/kserve/kserve)
+[ -d "$CM_MODULE" ] || (cd "$CLUSTER_DIR/go/cert-manager" && go mod download github.com/cert-manager/cert-manager)
 
-log "loading images: $KSERVE_CONTROLLER_IMAGE $MINIO_IMAGE"
-bash "$CLUSTER_DIR/load-image.sh" "$KSERVE_CONTROLLER_IMAGE" "$MINIO_IMAGE"
+log "loading images: $KSERVE_CONTROLLER_IMAGE $KUBE_RBAC_PROXY_IMAGE $MINIO_IMAGE ${CERT_MANAGER_IMAGES[*]}"
+bash "$CLUSTER_DIR/load-image.sh" "$KSERVE_CONTROLLER_IMAGE" "$KUBE_RBAC_PROXY_IMAGE" "$MINIO_IMAGE" "${CERT_MANAGER_IMAGES[@]}"
 if docker image inspect "$STORAGE_INITIALIZER_IMAGE" >/dev/null 2>&1; then
   bash "$CLUSTER_DIR/load-image.sh" "$STORAGE_INITIALIZER_IMAGE"
 else
   log "note: storage-initializer image $STORAGE_INITIALIZER_IMAGE is not built yet; InferenceServices with a storageUri"
   log "      will wait for it (build it, then: scripts/cluster/load-image.sh $STORAGE_INITIALIZER_IMAGE)"
 fi
+mkdir -p "$WORK"
 
-# --- webhook certificates (own CA; no cert-manager) ----------------------------------------------
-mkdir -p "$KPKI" && chmod 700 "$KPKI"
-(
-  cd "$KPKI"
-  umask 077
-  tls_ca ca symptomdx-kserve-webhook-ca
-  tls_cert tls ca "/CN=$WEBHOOK_SVC.$KSERVE_NS.svc" serverAuth \
-    "DNS:$WEBHOOK_SVC,DNS:$WEBHOOK_SVC.$KSERVE_NS,DNS:$WEBHOOK_SVC.$KSERVE_NS.svc,DNS:$WEBHOOK_SVC.$KSERVE_NS.svc.$CLUSTER_DOMAIN"
-  rm -f ./*.srl
-)
+# --- cert-manager: its chart as its release tool packages it (make/manifests.mk: Chart.yaml with
+# the version, templates/crds.yaml from deploy/crds), from the release module ---------------------
+chart=$WORK/charts/cert-manager
+rm -rf "$chart" && mkdir -p "$WORK/charts" && cp -r "$CM_MODULE/deploy/charts/cert-manager" "$chart" && chmod -R u+w "$chart"
+sed -e "s/^version: .*/version: $CERT_MANAGER_VERSION/" -e "s/^appVersion: .*/appVersion: $CERT_MANAGER_VERSION/" \
+  -e 's/{{IS_PRERELEASE}}/false/' "$chart/Chart.template.yaml" >"$chart/Chart.yaml"
+for crd in "$CM_MODULE"/deploy/crds/crd-*.yaml; do printf -- '---\n'; cat "$crd"; done >"$chart/templates/crds.yaml"
+rm -f "$chart/Chart.template.yaml" "$chart/README.template.md"
+kctl create namespace "$CM_NS" --dry-run=client -o yaml | kctl apply -f - >/dev/null
+log "helm upgrade --install cert-manager (chart $CERT_MANAGER_VERSION, platform values + local images)"
+helm upgrade --install cert-manager "$chart" -n "$CM_NS" -f "$PLATFORM_VALUES/cert-manager.yaml" \
+  -f "$CLUSTER_DIR/kserve/values-cert-manager.yaml" --wait --timeout 300s >"$WORK/cert-manager.log" 2>&1 ||
+  { cat "$WORK/cert-manager.log" >&2; die "helm install of cert-manager failed"; }
 
-# --- render KServe from its module's config/ ----------------------------------------------------
-log "rendering KServe $KSERVE_VERSION manifests from the module's config/"
-rm -rf "$WORK" && mkdir -p "$WORK/base" "$WORK/runtimes"
-cp -r "$KSERVE_SRC" "$WORK/config" && chmod -R u+w "$WORK/config"
-cat >"$WORK/base/kustomization.yaml" <<EOF
-# Like KServe's config/default, without cert-manager, kube-rbac-proxy, the LocalModel and
-# LLMInferenceService controllers; the controller image is the locally built one.
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-namespace: $KSERVE_NS
-resources:
-  - ../config/crd
-  - ../config/configmap
-  - ../config/rbac
-  - ../config/manager
-  - ../config/webhook
-images:
-  - name: ko://github.com/kserve/kserve/cmd/manager
-    newName: ${KSERVE_CONTROLLER_IMAGE%:*}
-    newTag: ${KSERVE_CONTROLLER_IMAGE##*:}
-patches:
-  - target: {kind: Deployment, name: kserve-controller-manager}
-    patch: |-
-      - op: replace
-        path: /spec/template/spec/containers/0/imagePullPolicy
-        value: IfNotPresent
-EOF
-cat >"$WORK/runtimes/kustomization.yaml" <<EOF
-# ClusterServingRuntimes and the default ClusterStorageContainer, as upstream's clusterresources
-# (their images are upstream's names: nothing here pulls them; the project brings its own runtime).
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ../config/runtimes
-  - ../config/storagecontainers
-EOF
-render() { # DIR OUT
-  kctl kustomize "$1" 2>"$1/kustomize.err" |
-    /usr/bin/python3 "$CLUSTER_DIR/kserve/postprocess.py" "$KSERVE_NS" "$WEBHOOK_SVC" "$KPKI/ca.crt" "$STORAGE_INITIALIZER_IMAGE" >"$2" ||
-    { cat "$1/kustomize.err" >&2; die "rendering $1 failed"; }
+# --- KServe: the kserve-crd chart, then the kserve chart through the platform's post-renderer ----
+if ! helm plugin list 2>/dev/null | grep -qw "$POST_RENDERER"; then
+  helm plugin install "$PLATFORM_VALUES/post-renderers/$POST_RENDERER" >/dev/null
+fi
+kctl create namespace "$KSERVE_NS" --dry-run=client -o yaml | kctl apply -f - >/dev/null
+log "helm upgrade --install kserve-crd (chart $KSERVE_VERSION)"
+helm upgrade --install kserve-crd "$KSERVE_CHARTS/kserve-crd" -n "$KSERVE_NS" --wait --timeout 300s \
+  >"$WORK/kserve-crd.log" 2>&1 || { cat "$WORK/kserve-crd.log" >&2; die "helm install of kserve-crd failed"; }
+kserve_release() { # EXTRA-HELM-ARGS...: the kserve release as terraform makes it, with our images
+  helm upgrade --install kserve "$KSERVE_CHARTS/kserve-resources" -n "$KSERVE_NS" \
+    -f "$PLATFORM_VALUES/kserve.yaml" -f "$CLUSTER_DIR/kserve/values-kserve.yaml" \
+    --set kserve.storage.image="${STORAGE_INITIALIZER_IMAGE%:*}" --set kserve.storage.tag="${STORAGE_INITIALIZER_IMAGE##*:}" \
+    --wait --timeout 300s "$@"
 }
-render "$WORK/base" "$WORK/all.yaml"
-render "$WORK/runtimes" "$WORK/kserve-runtimes.yaml"
-# split: CRDs and the namespace first (they must exist before anything that uses them)
-/usr/bin/python3 - "$WORK" <<'EOF'
-import sys, yaml
-L = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-D = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-work = sys.argv[1]
-docs = [d for d in yaml.load_all(open(f"{work}/all.yaml"), Loader=L) if d]
-first = [d for d in docs if d["kind"] in ("CustomResourceDefinition", "Namespace")]
-rest = [d for d in docs if d["kind"] not in ("CustomResourceDefinition", "Namespace")]
-yaml.dump_all(first, open(f"{work}/kserve-crds.yaml", "w"), Dumper=D, sort_keys=False, width=4096)
-yaml.dump_all(rest, open(f"{work}/kserve.yaml", "w"), Dumper=D, sort_keys=False, width=4096)
-EOF
-grep -q "image: $KSERVE_CONTROLLER_IMAGE\$" "$WORK/kserve.yaml" || die "rendered KServe does not use $KSERVE_CONTROLLER_IMAGE"
-
-# --- apply ---------------------------------------------------------------------------------------
-log "applying CRDs"
-kctl apply --server-side --force-conflicts -f "$WORK/kserve-crds.yaml" >/dev/null
-# shellcheck disable=SC2046
-kctl wait --for=condition=Established --timeout=60s $(kctl get crd -o name | grep '\.serving\.kserve\.io$') >/dev/null
-kctl -n "$KSERVE_NS" create secret tls kserve-webhook-server-cert --cert="$KPKI/tls.crt" --key="$KPKI/tls.key" \
-  --dry-run=client -o yaml | kctl apply -f - >/dev/null
-log "applying the controller, RBAC, inferenceservice-config and webhook configurations"
-existed=0
-kctl -n "$KSERVE_NS" get deploy kserve-controller-manager >/dev/null 2>&1 && existed=1
-kctl apply --server-side --force-conflicts -f "$WORK/kserve.yaml" >/dev/null
-# a re-install restarts the controller so that it reads a changed certificate or image
-[ "$existed" = 1 ] && kctl -n "$KSERVE_NS" rollout restart deploy/kserve-controller-manager >/dev/null
-log "waiting for kserve-controller-manager (its readiness probe starts after 30 s)"
-kctl -n "$KSERVE_NS" rollout status deploy/kserve-controller-manager --timeout=240s >/dev/null ||
-  { kctl -n "$KSERVE_NS" logs deploy/kserve-controller-manager --tail=30 >&2 || true; die "kserve-controller-manager did not become ready"; }
-log "applying ClusterServingRuntimes and the default ClusterStorageContainer (through the webhooks)"
-for i in $(seq 1 30); do
-  if kctl apply --server-side --force-conflicts -f "$WORK/kserve-runtimes.yaml" >"$WORK/runtimes.out" 2>&1; then break; fi
-  [ "$i" = 30 ] && { cat "$WORK/runtimes.out" >&2; die "could not apply the ClusterServingRuntimes"; }
-  sleep 2
-done
+if [ "$action" = race ]; then
+  helm status kserve -n "$KSERVE_NS" >/dev/null 2>&1 && die "KServe is installed: the race shows on a first install only"
+  log "installing the kserve chart without the post-renderer (as upstream documents it)"
+  if kserve_release >"$WORK/race.log" 2>&1; then status=0; else status=$?; fi
+  cat "$WORK/race.log"
+  helm uninstall kserve -n "$KSERVE_NS" --wait --timeout 120s >/dev/null 2>&1 || true
+  [ "$status" != 0 ] || die "the first install succeeded: no race this time"
+  exit 0
+fi
+log "helm upgrade --install kserve (chart $KSERVE_VERSION, platform values + local images, post-renderer $POST_RENDERER)"
+kserve_release --post-renderer "$POST_RENDERER" >"$WORK/kserve.log" 2>&1 ||
+  { cat "$WORK/kserve.log" >&2; die "helm install of kserve failed"; }
 
 # --- MinIO ---------------------------------------------------------------------------------------
 log "MinIO ($MINIO_IMAGE) in namespace minio"

@@ -14,6 +14,7 @@ METRICS_SERVER_VERSION=v0.8.0
 CRICTL_VERSION=v1.34.0
 PAUSE_VERSION=3.10.1 # build/pause/linux/pause.c of the k8s.io/kubernetes module
 # second stage (kserve.sh)
+CERT_MANAGER_VERSION=v1.18.2 # KServe's chart needs it (webhook certificates), as on EKS
 KSERVE_VERSION=v0.16.0
 KUBE_RBAC_PROXY_VERSION=v0.18.0 # the sidecar of KServe's chart (kserve.controller.rbacProxyImage)
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c # the module proxy's latest (a pseudo-version)
@@ -36,6 +37,8 @@ PROMETHEUS_OPERATOR_VERSION=v0.86.1
 PROMETHEUS_VERSION=v3.7.2 # Go module github.com/prometheus/prometheus v0.307.2 (v3.x.y = v0.3xx.y)
 ALERTMANAGER_VERSION=v0.28.1
 NODE_EXPORTER_VERSION=v1.9.1
+# NetworkPolicy enforcement (build.sh --with-netpol, netpol.sh)
+KNP_VERSION=v0.8.0 # sigs.k8s.io/kube-network-policies
 
 # --- where things go (all git-ignored) ---
 # Binaries, stamps and Go caches live in the user's cache folder, outside the work tree, so a
@@ -84,6 +87,9 @@ METRICS_SERVER_IMAGE=$IMG_PREFIX/metrics-server:$METRICS_SERVER_VERSION
 PROBE_IMAGE=$IMG_PREFIX/probe:dev
 CLUSTER_IMAGES=("$PAUSE_IMAGE" "$COREDNS_IMAGE" "$METRICS_SERVER_IMAGE" "$PROBE_IMAGE")
 KSERVE_CONTROLLER_IMAGE=$IMG_PREFIX/kserve-controller:$KSERVE_VERSION
+CERT_MANAGER_IMAGES=("$IMG_PREFIX/cert-manager-controller:$CERT_MANAGER_VERSION"
+  "$IMG_PREFIX/cert-manager-webhook:$CERT_MANAGER_VERSION" "$IMG_PREFIX/cert-manager-cainjector:$CERT_MANAGER_VERSION"
+  "$IMG_PREFIX/cert-manager-startupapicheck:$CERT_MANAGER_VERSION")
 KUBE_RBAC_PROXY_IMAGE=$IMG_PREFIX/kube-rbac-proxy:$KUBE_RBAC_PROXY_VERSION
 MINIO_IMAGE=$IMG_PREFIX/minio:${MINIO_VERSION##*-}
 KFP_API_SERVER_IMAGE=$IMG_PREFIX/kfp-api-server:$KFP_VERSION
@@ -93,6 +99,7 @@ KFP_DRIVER_IMAGE=$IMG_PREFIX/kfp-driver:$KFP_VERSION
 KFP_LAUNCHER_IMAGE=$IMG_PREFIX/kfp-launcher:$KFP_VERSION
 ARGO_CONTROLLER_IMAGE=$IMG_PREFIX/argo-workflow-controller:$ARGO_VERSION
 ARGOEXEC_IMAGE=$IMG_PREFIX/argoexec:$ARGO_VERSION
+KNP_IMAGE=$IMG_PREFIX/kube-network-policies:$KNP_VERSION
 PROMETHEUS_OPERATOR_IMAGE=$IMG_PREFIX/prometheus-operator:$PROMETHEUS_OPERATOR_VERSION
 PROMETHEUS_CONFIG_RELOADER_IMAGE=$IMG_PREFIX/prometheus-config-reloader:$PROMETHEUS_OPERATOR_VERSION
 PROMETHEUS_IMAGE=$IMG_PREFIX/prometheus:$PROMETHEUS_VERSION
