@@ -37,7 +37,7 @@ serve: venv ## serve a model: make serve MODEL_URI=<folder | s3://bucket/prefix 
 compile: venv ## compile the pipeline to its IR YAML (pipelines/disease_training_pipeline.yaml)
 	@$(PY) -m pipelines.compile
 
-images: venv ## build the images as REGISTRY/<name>:TAG (PUSH=1 pushes) and point manifests/ and the IR at them
+images: venv ## build the images as REGISTRY/<name>:TAG for IMAGE_PLATFORM (linux/amd64), PUSH=1 pushes (ECR: logs in), point manifests/ and the IR at them
 	@bash scripts/images.sh
 
 test: venv ## unit, data, integration, browser, container and infrastructure tests
@@ -59,7 +59,7 @@ cluster-up: venv ## a local single-node Kubernetes built from upstream modules, 
 cluster-down: ## stop the local cluster: no process, mount or network namespace left
 	@bash scripts/cluster/down.sh
 
-test-cluster: venv ## Kubeflow Pipelines and the application on the local cluster: trained by a KFP run, served, operated (then stopped; KEEP_CLUSTER=1 keeps it)
+test-cluster: venv ## Kubeflow Pipelines, kube-prometheus-stack and the application on the local cluster: trained by a KFP run, served, monitored, operated (then stopped; KEEP_CLUSTER=1 keeps it)
 	@bash scripts/apt-deps.sh docker.io debootstrap
 	@REGISTRY= TAG= bash scripts/images.sh
 	@status=0; $(PY) -m pytest tests/cluster || status=$$?; \

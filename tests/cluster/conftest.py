@@ -1,7 +1,8 @@
 """The application on a real single-node Kubernetes (scripts/cluster/): the cluster up, KServe
-v0.16.0 and MinIO in it, our images loaded, what terraform/ would provide (namespaces, Secrets,
-the bucket, a volume for MLflow), then `kubectl apply -k manifests/overlays/local`, and a
-champion trained by the pipeline and served by its deploy step.
+v0.16.0, MinIO and kube-prometheus-stack (as terraform installs it) in it, our images loaded,
+what terraform/ would provide (namespaces, Secrets, the bucket, a volume for MLflow), then
+`kubectl apply -k manifests/overlays/local`, and a champion trained by the pipeline and served
+by its deploy step.
 
 Only the node's own addresses are used: the host routes the cluster's pod and service ranges
 into the node's network namespace, MLflow is reached by `kubectl port-forward` on 127.0.0.1.
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 
 import pytest
 from kube import (
-    GOMODCACHE,
     KUBECONFIG,
     apply,
     get,
@@ -31,18 +31,17 @@ from kube import (
     state_path,
     wait_for,
 )
-from testkit import REPO
+from testkit import REPO, cluster_setting
 
 from pipelines.compile import image_targets
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 
-NAMESPACES = ("kubeflow", "mlflow", "kserve-inference", "monitoring")
+# the application's namespaces, made anew each session; "monitoring" is kube-prometheus-stack's,
+# which the cluster fixture installs (the application adds its dashboard ConfigMap there)
+NAMESPACES = ("kubeflow", "mlflow", "kserve-inference")
 BUCKET = "symptom-dx-models"  # manifests/kubeflow/configmap.yaml and mlflow's destination
 MINIO = "minio.minio.svc.cluster.local:9000"
-# kube-prometheus-stack's CRDs that the manifests use, from prometheus-operator's module
-PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
-MONITORING_CRDS = ("podmonitors", "prometheusrules")
 
 
 @dataclass
@@ -86,24 +85,27 @@ def secret(namespace: str, name: str, data: dict[str, str], annotations: dict | 
     )
 
 
-def monitoring_crds() -> list[str]:
-    env = {
-        **os.environ,
-        "GOMODCACHE": str(GOMODCACHE),
-        "GOFLAGS": "-modcacherw",
-    }
-    out = subprocess.run(
-        ["go", "mod", "download", "-json", PROMETHEUS_OPERATOR],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO / "scripts" / "cluster",
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
-    folder = json.loads(out.stdout)["Dir"] + "/example/prometheus-operator-crd"
-    return [open(f"{folder}/monitoring.coreos.com_{name}.yaml").read() for name in MONITORING_CRDS]
+# The tests reach the predictor (REST, gRPC) and the UI through their Services from the host, as
+# a load balancer or an ingress would on EKS; the application's policies let in only the UI and
+# monitoring, so this one, the tests' own, lets in the host's end of the node's link as well.
+TEST_HOST_POLICY = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "test-host", "namespace": "kserve-inference"},
+    "spec": {
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [{"ipBlock": {"cidr": f"{cluster_setting('HOST_IP')[0]}/32"}}],
+                "ports": [{"port": p, "protocol": "TCP"} for p in (8080, 8081, 7860)],
+            }
+        ],
+    },
+}
 
+# helm's output of a first install as upstream documents it, made on this session's fresh cluster
+FIRST_INSTALL: dict[str, str] = {}
 
 REPORT = REPO / "test-artifacts" / "cluster.json"
 
@@ -120,7 +122,8 @@ def report():
 
 @pytest.fixture(scope="session")
 def cluster():
-    """The cluster, KServe and MinIO up (idempotent), our four images in the node."""
+    """The cluster, KServe, MinIO and kube-prometheus-stack up (idempotent), NetworkPolicies
+    enforced (kube-network-policies), our four images in the node."""
     images = image_targets()
     missing = [
         r
@@ -131,11 +134,24 @@ def cluster():
         pytest.fail(f"images not built: {', '.join(missing)}; run `make images`")
     script("build.sh", "--with-kserve")
     script("up.sh")
-    script("kserve.sh", "install", env={"STORAGE_INITIALIZER_IMAGE": images["storage-initializer"]})
+    # terraform's order: kube-prometheus-stack (its CRDs back the others' ServiceMonitors), then
+    # cert-manager and KServe
+    script("monitoring.sh", "install")
+    serving = {"STORAGE_INITIALIZER_IMAGE": images["storage-initializer"]}
+    if not get("deployment", "kserve-controller-manager", "kserve", check=False):
+        FIRST_INSTALL["kserve"] = script("kserve.sh", "race", env=serving)
+    script("kserve.sh", "install", env=serving)
     script("load-image.sh", *images.values())
-    for crd in monitoring_crds():
-        kubectl("apply", "--server-side", "-f", "-", input=crd)
+    script("netpol.sh", "install")
     return images
+
+
+@pytest.fixture(scope="session")
+def kserve_first_install(cluster) -> str:
+    """What helm said installing KServe's chart as upstream documents it (no post-renderer)."""
+    if "kserve" not in FIRST_INSTALL:
+        pytest.skip("KServe was installed before this session (a kept cluster): no first install")
+    return FIRST_INSTALL["kserve"]
 
 
 @pytest.fixture(scope="session")
@@ -217,6 +233,7 @@ def app(cluster, tmp_path_factory):
         }
     )
     kubectl("apply", "-k", str(REPO / "manifests" / "overlays" / "local"))
+    apply(TEST_HOST_POLICY)
     kubectl("-n", "mlflow", "rollout", "status", "deploy/mlflow", "--timeout=300s")
     s3_env = {**store, "AWS_ENDPOINT_URL": f"http://{minio_ip}:9000", "SYMPTOM_DX_BUCKET": BUCKET}
     s3_env["MLFLOW_S3_ENDPOINT_URL"] = s3_env["AWS_ENDPOINT_URL"]

@@ -1,6 +1,6 @@
-"""The local cluster installs kube-prometheus-stack as terraform does - the packaged chart and
-helm/platform/kube-prometheus-stack.yaml - plus one local values file that may change only
-images, resources, and the parts this machine cannot build (scripts/cluster/monitoring/)."""
+"""The local cluster installs the platform's charts as terraform does - the same charts and
+helm/platform values files - plus one local values file each that may change only images,
+resources, and the parts this machine cannot build (scripts/cluster/monitoring/, kserve/)."""
 
 import subprocess
 
@@ -42,6 +42,16 @@ def leaves(tree: dict, prefix: str = ""):
 def test_the_local_values_change_only_images_resources_and_what_cannot_be_built():
     for path, key in leaves(yaml.safe_load(LOCAL.read_text())):
         assert key in ("image", "resources") or path in ALLOWED, path
+
+
+@pytest.mark.parametrize("chart", ["cert-manager", "kserve"])
+def test_cert_managers_and_kserves_local_values_set_only_images_and_resources(chart):
+    local = REPO / "scripts" / "cluster" / "kserve" / f"values-{chart}.yaml"
+    image_keys = ("image", "repository", "tag", "rbacProxyImage")
+    for path, key in leaves(yaml.safe_load(local.read_text())):
+        assert key in (*image_keys, "resources"), path
+    platform = yaml.safe_load((REPO / "helm" / "platform" / f"{chart}.yaml").read_text())
+    assert "image" not in platform  # the platform's own choice of images stays upstream's
 
 
 @pytest.fixture(scope="module")
