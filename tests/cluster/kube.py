@@ -23,11 +23,10 @@ from symptom_dx.local.services import free_port
 CLUSTER = REPO / "scripts" / "cluster"
 
 
-_state, _bin, _gomodcache = cluster_setting("STATE_DIR", "BIN_DIR", "GOMODCACHE")
+_state, _bin = cluster_setting("STATE_DIR", "BIN_DIR")
 STATE = Path(_state)
 KUBECONFIG = STATE / "kubeconfig"
 KUBECTL = Path(_bin) / "kubectl"
-GOMODCACHE = Path(_gomodcache)  # the cluster build's Go module cache (upstream manifests)
 
 
 def script(name: str, *args: str, env: dict | None = None, timeout: float = 3600) -> str:
