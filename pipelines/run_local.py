@@ -249,7 +249,7 @@ def latest_registration() -> dict:
     from symptom_dx.tracking import champion
 
     settings = MlflowSettings()
-    champion_version, champion_uri = champion(settings)
+    best = champion(settings)
     client = MlflowClient()
     try:
         versions = client.search_model_versions(f"name='{settings.registered_model}'")
@@ -260,21 +260,35 @@ def latest_registration() -> dict:
     return {
         "version": newest.version,
         "verdict": newest.tags.get("gate_verdict", ""),
-        "champion": champion_version,
-        "champion_uri": champion_uri,
+        "champion": best.version,
+        "champion_uri": best.storage_uri,
+        "champion_sha256": best.model_sha256,
         "metrics": metrics,
     }
 
 
 def serve(
-    settings: LocalRunSettings, env: dict, model_uri: str, data_dir: Path, stack: ExitStack
+    settings: LocalRunSettings,
+    env: dict,
+    model_uri: str,
+    model_sha256: str,
+    data_dir: Path,
+    stack: ExitStack,
 ) -> None:
     from serving.launcher import start_model_server
     from ui.launcher import start_ui
 
     logs = settings.state_dir / "logs"
     say(f"serving {model_uri}")
-    model = start_model_server(model_uri, settings.http_port, settings.grpc_port, logs, env)
+    # the digest registered with the champion: the server refuses a file that changed since
+    model = start_model_server(
+        model_uri,
+        settings.http_port,
+        settings.grpc_port,
+        logs,
+        env,
+        extra_args=["--model_sha256", model_sha256],
+    )
     stack.callback(model.stop)
     ui = start_ui(model.url, settings.ui_port, data_dir, logs, env)
     stack.callback(ui.stop)
@@ -398,7 +412,14 @@ def run(
             os.environ.update(env)
             result = run_pipeline_in_child(settings, source, sha256, data_dir)
             if serve_model:
-                serve(settings, env, result["champion_uri"], data_dir, stack)
+                serve(
+                    settings,
+                    env,
+                    result["champion_uri"],
+                    result["champion_sha256"],
+                    data_dir,
+                    stack,
+                )
     except KeyboardInterrupt:
         say("interrupted: everything make run started is stopped")
         raise typer.Exit(130) from None

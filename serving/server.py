@@ -78,6 +78,10 @@ logger = logging.getLogger("kserve")
 
 INTERNAL_ERROR = "internal server error"
 _MAX_MESSAGE_CHARS = 1000  # of an error message from KServe, which may quote the request
+SERVED_ROUTES = (
+    "this server answers GET /v2/health/live, /v2/health/ready, /v2/models/{name}, "
+    "/v2/models/{name}/ready and POST /v2/models/{name}/infer, /v1/models/{name}:predict"
+)
 
 
 class RepositoryChangesDisabled(Exception):
@@ -102,7 +106,9 @@ def error_status(error: BaseException) -> tuple[int, StatusCode, str]:
     if isinstance(error, ModelNotReady | ServerNotReady | ServerNotLive):
         return 503, StatusCode.UNAVAILABLE, message
     if isinstance(error, NotImplementedError | UnsupportedProtocol):
-        return 501, StatusCode.UNIMPLEMENTED, message
+        # KServe's routes for what this server does not serve (model versions, :explain): a
+        # route that is not here, named with the ones that are
+        return 404, StatusCode.UNIMPLEMENTED, f"{message.rstrip('.')}; {SERVED_ROUTES}"
     if isinstance(error, HTTPException):  # 404 for unknown routes, 413 for large bodies, ...
         if error.status_code == 413:
             message = f"request body larger than {MAX_BODY_BYTES} bytes"

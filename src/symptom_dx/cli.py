@@ -75,7 +75,7 @@ def champion_uri() -> None:
     from symptom_dx.tracking import champion
 
     try:
-        _, uri = champion(MlflowSettings())
+        uri = champion(MlflowSettings()).storage_uri
     except SymptomDxError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -181,8 +181,16 @@ def flatten_metrics(metrics: dict[str, dict[str, float]], prefix: str = "") -> d
     }
 
 
-def champion(settings: MlflowSettings) -> tuple[str, str]:
-    """(version, storage_uri) of the registered model's champion; one line if there is none."""
+class Champion(NamedTuple):
+    """The registered model's champion: what serving it needs."""
+
+    version: str
+    storage_uri: str
+    model_sha256: str  # of model.joblib, which the server checks before unpickling it
+
+
+def champion(settings: MlflowSettings) -> Champion:
+    """The registered model's champion; one line if there is none or it lacks its tags."""
     check_tracking_server(settings)
     configure_client(settings)
     from mlflow import MlflowClient
@@ -195,7 +203,9 @@ def champion(settings: MlflowSettings) -> tuple[str, str]:
         raise TrackingError(
             f"no champion for model '{name}' in {settings.tracking_uri}: {str(e).splitlines()[0]}"
         ) from None
-    uri = version.tags.get("storage_uri")
-    if not uri:
-        raise TrackingError(f"champion v{version.version} of '{name}' has no storage_uri tag")
-    return version.version, uri
+    uri, digest = version.tags.get("storage_uri"), version.tags.get("model_sha256")
+    if not uri or not digest:
+        raise TrackingError(
+            f"champion v{version.version} of '{name}' has no storage_uri/model_sha256 tags"
+        )
+    return Champion(version.version, uri, digest)

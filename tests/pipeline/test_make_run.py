@@ -174,7 +174,7 @@ def test_it_serves_and_monitors(served):
     assert am.status_code == 200
 
 
-def test_first_run_registers_and_promotes(backend):
+def test_first_run_registers_and_promotes(served, backend):
     env, s3, bucket, _ = backend
     client = registry(env)
     v1 = client.get_model_version(MODEL, "1")
@@ -201,6 +201,16 @@ def test_first_run_registers_and_promotes(backend):
         "smoke.json",
     ]
     assert len(v1.tags["model_sha256"]) == 64
+    # the champion is served with its recorded digest: a file changed in the bucket since is
+    # refused before it is unpickled, as on the cluster
+    servers = [
+        argv
+        for p in processes_of(served.record()["run_id"])
+        if b"serving" in (argv := Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0"))
+    ]
+    assert [argv[argv.index(b"--model_sha256") + 1].decode() for argv in servers] == [
+        v1.tags["model_sha256"]
+    ]
     assert any(
         k.startswith("datasets/") and k.endswith("/dataset.csv") for k in objects(s3, bucket)
     )

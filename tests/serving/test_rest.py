@@ -69,6 +69,22 @@ def test_health_readiness_and_metadata(rest):
     assert {t["name"]: t for t in meta["inputs"]}["input-0"]["shape"] == [-1, 132]
 
 
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", f"/v2/models/{MODEL_NAME}/versions/1"),
+        ("GET", f"/v2/models/{MODEL_NAME}/versions/1/ready"),
+        ("POST", f"/v2/models/{MODEL_NAME}/versions/1/infer"),
+        ("POST", f"/v1/models/{MODEL_NAME}:explain"),
+    ],
+)
+def test_kserves_routes_we_do_not_serve_are_404s_naming_those_we_do(rest, method, path):
+    body = {"instances": [FUNGAL]} if path.startswith("/v1/") else symptoms_body([FUNGAL])
+    r = rest.request(method, path, json=body)
+    assert r.status_code == 404, r.text
+    assert "this server answers GET /v2/health/live" in r.json()["error"]
+
+
 # -- answers ----------------------------------------------------------------------------------
 def test_names_rank_and_explain(rest):
     texts = [FUNGAL, "Continuous Sneezing, shivering, chills, watering from eyes"]
