@@ -52,6 +52,22 @@ def cluster_setting(*names: str) -> list[str]:
 
 
 # Debian's Chromium, as the browser tests run it (root, headless, no calls home)
+# The tests poll Prometheus often: one client, not a new TLS context per query.
+_PROMETHEUS_CLIENT = None
+
+
+def prometheus(url: str, path: str, **params: str) -> Any:
+    """``data`` of Prometheus' HTTP API answer to GET /api/v1/<path> (its status checked)."""
+    global _PROMETHEUS_CLIENT
+    import httpx
+
+    if _PROMETHEUS_CLIENT is None:
+        _PROMETHEUS_CLIENT = httpx.Client(timeout=5)
+    answer = _PROMETHEUS_CLIENT.get(f"{url}/api/v1/{path}", params=params).json()
+    assert answer["status"] == "success", (path, answer)
+    return answer["data"]
+
+
 CHROMIUM = "/usr/bin/chromium"
 _CHROMIUM_FLAGS = [
     "--headless",

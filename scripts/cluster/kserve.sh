@@ -30,10 +30,6 @@ T0=$(date +%s)
 trap 'exit 130' INT TERM
 
 kctl get --raw /readyz >/dev/null 2>&1 || die "the cluster is not up: run scripts/cluster/up.sh first"
-HELM_BIN=$(bash "$REPO_ROOT/scripts/k8s-tools.sh")/helm
-# helm's plugins (the post-renderer) and caches in the cluster's state, not the user's
-export HELM_DATA_HOME=$STATE_DIR/helm/data HELM_CONFIG_HOME=$STATE_DIR/helm/config HELM_CACHE_HOME=$STATE_DIR/helm/cache
-helm() { "$HELM_BIN" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 if [ "$action" = uninstall ]; then
   # KServe's resources carry finalizers that only its controller removes: delete them while
@@ -47,9 +43,9 @@ if [ "$action" = uninstall ]; then
       done
   done
   kctl delete namespace kserve-smoke --ignore-not-found --wait=false >/dev/null 2>&1 || true
-  helm uninstall kserve -n "$KSERVE_NS" --wait --timeout 120s >/dev/null 2>&1 || true
-  helm uninstall kserve-crd -n "$KSERVE_NS" --wait --timeout 120s >/dev/null 2>&1 || true
-  helm uninstall cert-manager -n "$CM_NS" --wait --timeout 120s >/dev/null 2>&1 || true
+  khelm uninstall kserve -n "$KSERVE_NS" --wait --timeout 120s >/dev/null 2>&1 || true
+  khelm uninstall kserve-crd -n "$KSERVE_NS" --wait --timeout 120s >/dev/null 2>&1 || true
+  khelm uninstall cert-manager -n "$CM_NS" --wait --timeout 120s >/dev/null 2>&1 || true
   [ -f "$WORK/minio.yaml" ] && kctl delete -f "$WORK/minio.yaml" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   log "KServe and MinIO removed"
   exit 0
@@ -78,32 +74,32 @@ sed -e "s/^version: .*/version: $CERT_MANAGER_VERSION/" -e "s/^appVersion: .*/ap
   -e 's/{{IS_PRERELEASE}}/false/' "$chart/Chart.template.yaml" >"$chart/Chart.yaml"
 for crd in "$CM_MODULE"/deploy/crds/crd-*.yaml; do printf -- '---\n'; cat "$crd"; done >"$chart/templates/crds.yaml"
 rm -f "$chart/Chart.template.yaml" "$chart/README.template.md"
-kctl create namespace "$CM_NS" --dry-run=client -o yaml | kctl apply -f - >/dev/null
+kctl_namespace "$CM_NS"
 log "helm upgrade --install cert-manager (chart $CERT_MANAGER_VERSION, platform values + local images)"
-helm upgrade --install cert-manager "$chart" -n "$CM_NS" -f "$PLATFORM_VALUES/cert-manager.yaml" \
+khelm upgrade --install cert-manager "$chart" -n "$CM_NS" -f "$PLATFORM_VALUES/cert-manager.yaml" \
   -f "$CLUSTER_DIR/kserve/values-cert-manager.yaml" --wait --timeout 300s >"$WORK/cert-manager.log" 2>&1 ||
   { cat "$WORK/cert-manager.log" >&2; die "helm install of cert-manager failed"; }
 
 # --- KServe: the kserve-crd chart, then the kserve chart through the platform's post-renderer ----
-if ! helm plugin list 2>/dev/null | grep -qw "$POST_RENDERER"; then
-  helm plugin install "$PLATFORM_VALUES/post-renderers/$POST_RENDERER" >/dev/null
+if ! khelm plugin list 2>/dev/null | grep -qw "$POST_RENDERER"; then
+  khelm plugin install "$PLATFORM_VALUES/post-renderers/$POST_RENDERER" >/dev/null
 fi
-kctl create namespace "$KSERVE_NS" --dry-run=client -o yaml | kctl apply -f - >/dev/null
+kctl_namespace "$KSERVE_NS"
 log "helm upgrade --install kserve-crd (chart $KSERVE_VERSION)"
-helm upgrade --install kserve-crd "$KSERVE_CHARTS/kserve-crd" -n "$KSERVE_NS" --wait --timeout 300s \
+khelm upgrade --install kserve-crd "$KSERVE_CHARTS/kserve-crd" -n "$KSERVE_NS" --wait --timeout 300s \
   >"$WORK/kserve-crd.log" 2>&1 || { cat "$WORK/kserve-crd.log" >&2; die "helm install of kserve-crd failed"; }
 kserve_release() { # EXTRA-HELM-ARGS...: the kserve release as terraform makes it, with our images
-  helm upgrade --install kserve "$KSERVE_CHARTS/kserve-resources" -n "$KSERVE_NS" \
+  khelm upgrade --install kserve "$KSERVE_CHARTS/kserve-resources" -n "$KSERVE_NS" \
     -f "$PLATFORM_VALUES/kserve.yaml" -f "$CLUSTER_DIR/kserve/values-kserve.yaml" \
     --set kserve.storage.image="${STORAGE_INITIALIZER_IMAGE%:*}" --set kserve.storage.tag="${STORAGE_INITIALIZER_IMAGE##*:}" \
     --wait --timeout 300s "$@"
 }
 if [ "$action" = race ]; then
-  helm status kserve -n "$KSERVE_NS" >/dev/null 2>&1 && die "KServe is installed: the race shows on a first install only"
+  khelm status kserve -n "$KSERVE_NS" >/dev/null 2>&1 && die "KServe is installed: the race shows on a first install only"
   log "installing the kserve chart without the post-renderer (as upstream documents it)"
   if kserve_release >"$WORK/race.log" 2>&1; then status=0; else status=$?; fi
   cat "$WORK/race.log"
-  helm uninstall kserve -n "$KSERVE_NS" --wait --timeout 120s >/dev/null 2>&1 || true
+  khelm uninstall kserve -n "$KSERVE_NS" --wait --timeout 120s >/dev/null 2>&1 || true
   [ "$status" != 0 ] || die "the first install succeeded: no race this time"
   exit 0
 fi

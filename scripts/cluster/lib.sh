@@ -123,6 +123,14 @@ need_root() { [ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces,
 innode() { nsenter --net="$NETNS_PATH" -- "$@"; }
 
 kctl() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+# khelm: helm (scripts/k8s-tools.sh) against this cluster, its plugins and caches in the cluster's
+# state, not the user's
+khelm() {
+  [ -n "${HELM_BIN:-}" ] || HELM_BIN=$(bash "$REPO_ROOT/scripts/k8s-tools.sh")/helm
+  HELM_DATA_HOME=$STATE_DIR/helm/data HELM_CONFIG_HOME=$STATE_DIR/helm/config HELM_CACHE_HOME=$STATE_DIR/helm/cache \
+    "$HELM_BIN" --kubeconfig "$KUBECONFIG_FILE" "$@"
+}
+kctl_namespace() { kctl create namespace "$1" --dry-run=client -o yaml | kctl apply -f - >/dev/null; }
 
 pid_alive() { # NAME -> 0 if its pid file names a live process of this cluster (not a reused pid)
   local f=$RUN_DIR/$1.pid pid

@@ -18,11 +18,9 @@ T0=$(date +%s)
 trap 'exit 130' INT TERM
 
 kctl get --raw /readyz >/dev/null 2>&1 || die "the cluster is not up: run scripts/cluster/up.sh first"
-HELM_BIN=$(bash "$REPO_ROOT/scripts/k8s-tools.sh")/helm
-helm() { "$HELM_BIN" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 if [ "$action" = uninstall ]; then
-  helm uninstall "$RELEASE" -n "$MON_NS" --wait --timeout 120s >/dev/null 2>&1 || true
+  khelm uninstall "$RELEASE" -n "$MON_NS" --wait --timeout 120s >/dev/null 2>&1 || true
   log "kube-prometheus-stack removed (its CRDs stay, as helm keeps them)"
   exit 0
 fi
@@ -45,12 +43,12 @@ mkdir -p "$MPKI" && chmod 700 "$MPKI"
     "DNS:$webhook_svc,DNS:$webhook_svc.$MON_NS,DNS:$webhook_svc.$MON_NS.svc,DNS:$webhook_svc.$MON_NS.svc.$CLUSTER_DOMAIN"
   rm -f ./*.srl
 )
-kctl create namespace "$MON_NS" --dry-run=client -o yaml | kctl apply -f - >/dev/null
+kctl_namespace "$MON_NS"
 kctl -n "$MON_NS" create secret generic "$RELEASE-admission" --from-file=ca="$MPKI/ca.crt" \
   --from-file=cert="$MPKI/tls.crt" --from-file=key="$MPKI/tls.key" --dry-run=client -o yaml | kctl apply -f - >/dev/null
 
 log "helm upgrade --install $RELEASE $(basename "$KPS_CHART") (platform values + local values)"
-helm upgrade --install "$RELEASE" "$KPS_CHART" -n "$MON_NS" \
+khelm upgrade --install "$RELEASE" "$KPS_CHART" -n "$MON_NS" \
   -f "$REPO_ROOT/helm/platform/kube-prometheus-stack.yaml" -f "$CLUSTER_DIR/monitoring/values-local.yaml" \
   --set prometheusOperator.admissionWebhooks.caBundle="$(base64 -w0 "$MPKI/ca.crt")" \
   --wait --timeout 600s >"$STATE_DIR/logs/monitoring-helm.log" 2>&1 ||

@@ -21,16 +21,6 @@ KNP_MANIFEST=$STATE_DIR/manifests/kube-network-policies.yaml
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-crictl_() { "$BIN_DIR/crictl" --runtime-endpoint "unix://$CTRD_SOCK" --image-endpoint "unix://$CTRD_SOCK" "$@"; }
-
-load() { # import the image unless the node already has this very image (same image id)
-  local want have
-  want=$(docker image inspect -f '{{.Id}}' "$KNP_IMAGE")
-  have=$(crictl_ inspecti -o go-template --template '{{.status.id}}' "$KNP_IMAGE" 2>/dev/null || true)
-  if [ "$want" = "$have" ]; then log "image $KNP_IMAGE: already in the node"; return 0; fi
-  bash "$CLUSTER_DIR/load-image.sh" "$KNP_IMAGE"
-}
-
 render() {
   local src=$GOMODCACHE/$KNP_MODULE@$KNP_VERSION work=$STATE_DIR/manifests/kube-network-policies
   [ -f "$src/install.yaml" ] || (cd "$tmp" && go mod download "$KNP_MODULE@$KNP_VERSION") >/dev/null
@@ -50,7 +40,7 @@ install_() {
   need_root
   kctl get --raw /readyz >/dev/null 2>&1 || die "the cluster does not answer: run scripts/cluster/up.sh"
   bash "$CLUSTER_DIR/build.sh" --with-netpol
-  load
+  bash "$CLUSTER_DIR/load-image.sh" "$KNP_IMAGE"
   mkdir -p "$STATE_DIR/manifests"
   render
   kctl apply -f "$KNP_MANIFEST" >/dev/null

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from kube import kubectl, service_ip, wait_for
 from testkit import REPO
+from testkit import prometheus as prometheus_api
 
 from symptom_dx import contract
 from symptom_dx.local.prometheus import rule_groups
@@ -34,12 +35,9 @@ PATIENTS, BATCH = 300, 20  # above the 200 patients a window needs before the dr
 class Prometheus:
     def __init__(self):
         self.url = f"http://{service_ip(MONITORING, f'{RELEASE}-prometheus')}:9090"
-        self.client = httpx.Client(timeout=5)
 
     def get(self, path: str, **params) -> dict:
-        answer = self.client.get(f"{self.url}/api/v1/{path}", params=params).json()
-        assert answer["status"] == "success", (path, answer)
-        return answer["data"]
+        return prometheus_api(self.url, path, **params)
 
     def pools_up(self) -> dict[str, bool]:
         """Scrape pool -> every target of it up."""

@@ -12,19 +12,17 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from infra_tfparse import TERRAFORM_DIR, dir_blocks, dir_locals, dir_resources, expr, unq
 
+from pipelines.compile import image_targets
+
 REPO_ROOT = TERRAFORM_DIR.parent
 PLATFORM_DIR = TERRAFORM_DIR / "modules" / "platform"
 ENV_DIR = TERRAFORM_DIR / "envs" / "dev"
 ECR_REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/symptom-dx"
-
-sys.path.insert(0, str(REPO_ROOT))
-from pipelines.compile import image_targets  # noqa: E402
 
 
 def project_version() -> str:

@@ -93,11 +93,3 @@ def infer(model_url: str, symptoms: str) -> httpx.Response:
     return httpx.post(f"{model_url}/v2/models/disease-classifier/infer", json=body, timeout=5)
 
 
-# The tests poll Prometheus often: one client, not a new TLS context per query.
-PROMETHEUS_CLIENT = httpx.Client(timeout=5)
-
-
-def prometheus(url: str, path: str, **params: str) -> dict:
-    answer = PROMETHEUS_CLIENT.get(f"{url}/api/v1/{path}", params=params).json()
-    assert answer["status"] == "success", answer
-    return answer["data"]

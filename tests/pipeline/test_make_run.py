@@ -24,9 +24,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from makerun import PIPELINE, SERVING, MakeRun, free_ports, infer, nothing_left, prometheus
+from makerun import PIPELINE, SERVING, MakeRun, free_ports, infer, nothing_left
 from minio import Minio
-from testkit import run_pipeline_command
+from testkit import prometheus, run_pipeline_command
 
 from pipelines.run_local import LocalRunSettings, backend_env
 from symptom_dx.knowledge import KNOWLEDGE_FILES
