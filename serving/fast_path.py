@@ -10,6 +10,7 @@ KServe's latency histograms. Binary tensors, CloudEvents and every other route g
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterable
@@ -18,8 +19,8 @@ import orjson
 from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME, get_labels
 from starlette.types import Scope
 
-from serving.model import INLINE_CHARS, INLINE_SYMPTOMS, DiseaseClassifier
-from serving.protocol import RequestRejected, output_tensors
+from serving.model import INLINE_CHARS, DiseaseClassifier
+from serving.protocol import NeedsFuzzyMatching, Query, RequestRejected, output_tensors
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -43,37 +44,52 @@ class FastPath:
         return model
 
     async def answer(self, model: DiseaseClassifier, body: bytes) -> tuple[int, bytes]:
-        """A v2 REST JSON request body -> (HTTP status, JSON response body)."""
-        t0 = time.perf_counter()
+        """A v2 REST JSON request body -> (HTTP status, JSON response body).
+
+        Most requests (small, exact names) are answered on the event loop with no await on the
+        way; any other is decoded, ranked and encoded in one job of the model's worker thread,
+        so that requests queued there are finished one by one, not held half-done together.
+        """
+        start = time.perf_counter()
         try:
-            if len(body) > INLINE_CHARS:
-                query, request_id = await model.off_loop(True, model.decode_json, body)
-            else:  # most requests: no await on the way
-                query, request_id = model.decode_json(body)
-            t1 = time.perf_counter()
-            if query.size > INLINE_SYMPTOMS:
-                results = await model.off_loop(True, model.rank, query)
+            decoded = None
+            if len(body) <= INLINE_CHARS:
+                with contextlib.suppress(NeedsFuzzyMatching):
+                    decoded = model.decode_json(body, exact_only=True)
+            if decoded is not None and not model.costly(decoded[0]):
+                response, times = _respond(model, body, decoded, start)
             else:
-                results = model.rank(query)
-            t2 = time.perf_counter()
-            response = orjson.dumps(
-                {
-                    "model_name": model.name,
-                    "model_version": None,
-                    "id": request_id or str(uuid.uuid4()),
-                    "parameters": None,
-                    "outputs": output_tensors(results, query.top_k),
-                }
-            )
+                job = (model, body, decoded, start)
+                response, times = await model.off_loop(True, _respond, *job)
         except RequestRejected as e:
             model.reject(e)
             return 400, orjson.dumps({"error": str(e)})
-        t3 = time.perf_counter()
-        pre, predict, post = self._hist[model.name]
-        pre.observe(t1 - t0)
-        predict.observe(t2 - t1)
-        post.observe(t3 - t2)
+        for histogram, seconds in zip(self._hist[model.name], times, strict=True):
+            histogram.observe(seconds)
         return 200, response
+
+
+def _respond(
+    model: DiseaseClassifier,
+    body: bytes,
+    decoded: tuple[Query, str | None] | None,
+    start: float,
+) -> tuple[bytes, tuple[float, float, float]]:
+    """Decode (unless done), rank and encode: (the response body, seconds of each stage)."""
+    query, request_id = decoded or model.decode_json(body)
+    t1 = time.perf_counter()
+    results = model.rank(query)
+    t2 = time.perf_counter()
+    response = orjson.dumps(
+        {
+            "model_name": model.name,
+            "model_version": None,
+            "id": request_id or str(uuid.uuid4()),
+            "parameters": None,
+            "outputs": output_tensors(results, query.top_k),
+        }
+    )
+    return response, (t1 - start, t2 - t1, time.perf_counter() - t2)
 
 
 def _plain_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:

@@ -25,7 +25,7 @@ from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from serving import metrics, protocol
-from serving.protocol import Query, RequestRejected, Tensor
+from serving.protocol import NeedsFuzzyMatching, Query, RequestRejected, Tensor
 from serving.storage import fetch_model_dir
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
@@ -35,9 +35,12 @@ logger = logging.getLogger("kserve")
 T = TypeVar("T")
 
 # Requests with more characters of symptom names, or more symptoms, than these are decoded and
-# ranked in the worker thread (a one-symptom-list request is ~100 characters, ~3 symptoms).
+# ranked in the worker thread (a one-symptom-list request is ~100 characters, ~3 symptoms), and
+# so are those with a name to match approximately, and answers of more cells (patients x top_k)
+# are encoded there: the event loop keeps answering health checks meanwhile.
 INLINE_CHARS = 4096
 INLINE_SYMPTOMS = 256
+INLINE_CELLS = 2048
 
 
 @dataclass
@@ -108,14 +111,30 @@ class DiseaseClassifier(Model):
         return protocol.output_types()
 
     # -- the pieces every path shares ---------------------------------------------------------
-    def decode(self, tensors: list[Tensor], parameters: Any) -> Query:
-        """Input tensors and request parameters -> Query, or RequestRejected."""
-        return protocol.decode_inputs(tensors, parameters, self.n_classes)
+    def decode(self, tensors: list[Tensor], parameters: Any, exact_only: bool = False) -> Query:
+        """Input tensors and request parameters -> Query, or RequestRejected (or, with
+        ``exact_only``, NeedsFuzzyMatching)."""
+        return protocol.decode_inputs(tensors, parameters, self.n_classes, exact_only)
 
-    def decode_json(self, body: bytes) -> tuple[Query, str | None]:
+    def decode_json(self, body: bytes, exact_only: bool = False) -> tuple[Query, str | None]:
         """A v2 JSON infer request body -> (Query, request id), or RequestRejected."""
         tensors, parameters, request_id = protocol.parse_v2_json(body)
-        return self.decode(tensors, parameters), request_id
+        return self.decode(tensors, parameters, exact_only), request_id
+
+    async def decode_async(self, large: bool, decode: Callable[..., T], *args: Any) -> T:
+        """``decode(*args)`` (``decode`` or ``decode_json``): on the event loop for a small
+        request of exact names (most requests: no await on the way), else in the worker."""
+        if not large:
+            try:
+                return decode(*args, exact_only=True)
+            except NeedsFuzzyMatching:
+                pass
+        return await self.off_loop(True, decode, *args)
+
+    @staticmethod
+    def costly(query: Query) -> bool:
+        """Whether ranking and encoding the answer to ``query`` belong in the worker thread."""
+        return query.size > INLINE_SYMPTOMS or len(query.present) * query.top_k > INLINE_CELLS
 
     def rank(self, query: Query, record: bool = True) -> list[Differential]:
         results = self.classifier.rank(query.present, query.top_k, absent=query.absent)
@@ -142,7 +161,7 @@ class DiseaseClassifier(Model):
         if isinstance(payload, InferRequest):
             tensors = [_tensor(i) for i in payload.inputs]
             large = sum(_chars(t.data) for t in tensors) > INLINE_CHARS
-            query = await self.off_loop(large, self.decode, tensors, payload.parameters)
+            query = await self.decode_async(large, self.decode, tensors, payload.parameters)
             # parameters is a mapping now (decode checked it): binary_data_output can be read
             envelope = Envelope(False, payload.id, payload.use_binary_outputs)
             return Decoded(query, envelope)
@@ -160,7 +179,7 @@ class DiseaseClassifier(Model):
 
     async def predict(self, payload: Decoded, headers: dict[str, str] | None = None) -> Ranked:
         query = payload.query
-        results = await self.off_loop(query.size > INLINE_SYMPTOMS, self.rank, query)
+        results = await self.off_loop(self.costly(query), self.rank, query)
         return Ranked(query, payload.envelope, results)
 
     async def postprocess(

@@ -46,6 +46,17 @@ _DIGITS = re.compile(r"[0-9]{1,4}")
 _SHOWN_CHARS = 40  # of a bad value echoed in a message
 
 
+class NeedsFuzzyMatching(Exception):
+    """Decoding ``exact_only`` met a name that is not an exact spelling: matching it
+    approximately costs a scan of every known spelling, so the caller decodes again off the
+    event loop."""
+
+
+class _ExactOnly(FuzzyBudget):
+    def spend(self) -> None:
+        raise NeedsFuzzyMatching()
+
+
 class RequestRejected(InvalidInput):
     """A bad request: ``reason_code`` is one of ``REASONS``, the message is for the caller."""
 
@@ -234,8 +245,13 @@ def positions_from_vector(t: Tensor) -> list[list[int]]:
     return out
 
 
-def decode_inputs(inputs: Sequence[Tensor], parameters: Any, n_classes: int) -> Query:
-    """The input tensors and parameters of one request -> Query (or RequestRejected)."""
+def decode_inputs(
+    inputs: Sequence[Tensor], parameters: Any, n_classes: int, exact_only: bool = False
+) -> Query:
+    """The input tensors and parameters of one request -> Query (or RequestRejected).
+
+    ``exact_only``: raise NeedsFuzzyMatching instead of matching any name approximately.
+    """
     names, vector = contract.SYMPTOMS.name, contract.N_SYMPTOMS
     if not inputs:
         raise RequestRejected(
@@ -251,7 +267,7 @@ def decode_inputs(inputs: Sequence[Tensor], parameters: Any, n_classes: int) -> 
             raise RequestRejected("bad_input", f"input '{_shown(t.name)}' given twice")
         by_name[t.name] = t
     top_k = top_k_from(parameters, n_classes)
-    budget = FuzzyBudget(contract.MAX_INEXACT_NAMES)
+    budget = (_ExactOnly if exact_only else FuzzyBudget)(contract.MAX_INEXACT_NAMES)
     symptoms = by_name.pop(names, None)
     absent_t = by_name.pop(contract.ABSENT.name, None)
     if symptoms is not None:

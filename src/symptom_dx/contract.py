@@ -79,6 +79,14 @@ MAX_PATIENTS = 1024
 # A request's headers: how long they may take to arrive (seconds) and how large they may be.
 HEADER_TIMEOUT_S = 10.0
 MAX_HEADER_BYTES = 64 * 1024
+# A request's body: how long it may take to arrive once its headers have (seconds); a body that
+# does not is answered 408 and its connection closed.
+BODY_TIMEOUT_S = 10.0
+# An answer the client does not read: how long it may wait in the server's buffer (seconds), and
+# how much of it all connections together may leave there; past either, the connection is
+# dropped and its memory returned. One connection buffers at most one answer.
+WRITE_TIMEOUT_S = 10.0
+MAX_BUFFERED_OUTPUT_BYTES = 64 * 1024 * 1024
 # One patient's list: all 132 symptoms by their longest names fit in ~5 KB.
 MAX_ELEMENT_CHARS = 8192
 # Names of one request that are not an exact spelling (case, spaces and punctuation aside) and so

@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from symptom_dx.contract import MODEL_NAME  # the contract defines it
 
+# The address every server of the project listens on unless told otherwise (a container is told
+# 0.0.0.0): nothing is reachable from the network by default.
+LOOPBACK = "127.0.0.1"
+
 # The keys the pipeline's steps take from the S3 Secret. With Pod Identity on AWS S3 they are
 # present but empty (KFP 2.14 cannot mark a Secret optional): the steps treat empty as unset,
 # as botocore would otherwise take an empty AWS_ENDPOINT_URL for an endpoint.

@@ -15,13 +15,14 @@ so both columns mean the same thing and the model only ever sees one of them.
 from __future__ import annotations
 
 import csv
-import difflib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
+
+from rapidfuzz import fuzz, process
 
 from symptom_dx.errors import EmptySymptomsError, SymptomDxError, UnknownSymptomError
 
@@ -30,12 +31,13 @@ _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 # phrase is not a symptom as a whole ("cold hands and feet" is one symptom).
 _LIST_SEPARATORS = re.compile(r"[,;\n]+")
 _PHRASE_SEPARATORS = re.compile(r"\s+(?:and|with|&|\+)\s+|/", re.IGNORECASE)
-# A fuzzy match is accepted without asking only when it is this close (difflib ratio), and
-# only when no other symptom comes within RIVAL_MARGIN of it.
+# A fuzzy match is accepted without asking only when it is this close (rapidfuzz's ratio: the
+# normalised Indel similarity, 2 x common subsequence / total length), and only when no other
+# symptom comes within RIVAL_MARGIN of it.
 AUTO_ACCEPT_RATIO = 0.88
 RIVAL_MARGIN = 0.02
 SUGGEST_RATIO = 0.6
-# A fuzzy match scans every known spelling (~0.1-0.5 ms a name). Names longer than any symptom,
+# A fuzzy match scans every known spelling (~20 us a name). Names longer than any symptom,
 # and unknown names past the first few of a list, are not fuzzy-matched; a caller that takes
 # names from strangers also passes a FuzzyBudget, which caps the scans of one request.
 MAX_FUZZY_CHARS = 64
@@ -114,6 +116,7 @@ class Vocabulary:
         for alias, sid in self.aliases.items():
             keys.setdefault(compact_key(alias), sid)
         object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_key_list", list(keys))  # what fuzzy matching scans
         object.__setattr__(self, "_index", {s.id: s.position for s in self.symptoms})
 
     # -- lookups ------------------------------------------------------------------------------
@@ -167,7 +170,14 @@ class Vocabulary:
             budget.spend()
         keys: dict[str, str] = self._keys  # type: ignore[attr-defined]
         out: list[str] = []
-        for k in difflib.get_close_matches(key, keys, n=n * 3, cutoff=SUGGEST_RATIO):
+        close = process.extract(
+            key,
+            self._key_list,  # type: ignore[attr-defined]
+            scorer=fuzz.ratio,
+            score_cutoff=SUGGEST_RATIO * 100,
+            limit=n * 3,
+        )
+        for k, _, _ in close:
             sid = keys[k]
             if sid not in out:
                 out.append(sid)
@@ -276,30 +286,22 @@ def split_phrases(text: str) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def _fuzzy_lookup(vocab: Vocabulary, key: str) -> str | None:
-    """The symptom whose spelling is closest to ``key`` if it is close enough and unrivalled.
-
-    Only spellings that could reach AUTO_ACCEPT_RATIO - RIVAL_MARGIN are scored in full:
-    difflib's cheap upper bounds (length, then character counts) rule out most of them, as
-    ``difflib.get_close_matches`` does.
-    """
+    """The symptom whose spelling is closest to ``key`` if it is close enough and unrivalled."""
     keys: dict[str, str] = vocab._keys  # type: ignore[attr-defined]
-    floor = AUTO_ACCEPT_RATIO - RIVAL_MARGIN
-    matcher = difflib.SequenceMatcher()
-    matcher.set_seq2(key)
-    scored = []
-    for k in keys:
-        matcher.set_seq1(k)
-        if matcher.real_quick_ratio() >= floor and matcher.quick_ratio() >= floor:
-            ratio = matcher.ratio()
-            if ratio >= floor:
-                scored.append((ratio, k))
+    scored = process.extract(
+        key,
+        vocab._key_list,  # type: ignore[attr-defined]
+        scorer=fuzz.ratio,
+        score_cutoff=(AUTO_ACCEPT_RATIO - RIVAL_MARGIN) * 100,
+        limit=None,
+    )
     if not scored:
         return None
-    best_ratio, best_key = max(scored)
-    if best_ratio < AUTO_ACCEPT_RATIO:
+    best_key, best_score, _ = max(scored, key=lambda match: (match[1], match[0]))
+    if best_score < AUTO_ACCEPT_RATIO * 100:
         return None
     # Refuse to guess between two different symptoms that are both this close.
-    rivals = {keys[k] for r, k in scored if r >= best_ratio - RIVAL_MARGIN}
+    rivals = {keys[k] for k, score, _ in scored if score >= best_score - RIVAL_MARGIN * 100}
     return keys[best_key] if len(rivals) == 1 else None
 
 

@@ -22,8 +22,10 @@ from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.protocol.rest.server import RESTServer
 from testkit import REPO
 
+from serving.grpc_service import ErrorInterceptor, GRPCServer
 from serving.model import DiseaseClassifier
-from serving.server import ErrorInterceptor, GRPCServer, ModelServer, RESTApp
+from serving.rest import RESTApp
+from serving.server import ModelServer
 from symptom_dx.contract import MODEL_NAME
 from symptom_dx.local.services import LOOPBACK, free_port
 

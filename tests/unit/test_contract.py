@@ -42,10 +42,8 @@ def test_no_other_module_spells_the_contract_out():
     for path in (
         REPO / "ui" / "client.py",
         REPO / "ui" / "settings.py",
-        REPO / "serving" / "model.py",
-        REPO / "serving" / "protocol.py",
-        REPO / "serving" / "server.py",
-        REPO / "serving" / "fast_path.py",
+        # every serving module but metrics.py, whose Prometheus label is also called "disease"
+        *sorted(p for p in (REPO / "serving").glob("*.py") if p.name != "metrics.py"),
     ):
         assert not names & _string_literals(path), path
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-LOOPBACK = "127.0.0.1"
+from symptom_dx.settings import LOOPBACK
 
 
 class ServiceError(RuntimeError):
