@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+from grpc_load import write_requests  # bench/, beside this file
 
 from serving.launcher import start_model_server
 from symptom_dx import contract
@@ -71,10 +72,46 @@ def names_body(patients: list[list[int]]) -> bytes:
     return orjson.dumps(contract.infer_request([[ids[j] for j in p] for p in patients]))
 
 
-def vector_body(patients: list[list[int]]) -> bytes:
+def _vector(patients: list[list[int]]) -> np.ndarray:
     X = np.zeros((len(patients), contract.N_SYMPTOMS), dtype=np.float32)
     for i, p in enumerate(patients):
         X[i, p] = 1
+    return X
+
+
+def names_message(patients: list[list[int]]) -> bytes:
+    """A serialised gRPC ModelInferRequest of symptom names (what our clients send)."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    from symptom_dx.vocabulary import vocabulary
+
+    ids = vocabulary().ids
+    texts = [",".join(ids[j] for j in p).encode() for p in patients]
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name=contract.SYMPTOMS.name,
+        datatype=contract.BYTES,
+        shape=[len(texts)],
+        contents=pb.InferTensorContents(bytes_contents=texts),
+    )
+    return pb.ModelInferRequest(model_name=MODEL_NAME, inputs=[tensor]).SerializeToString()
+
+
+def vector_message(patients: list[list[int]]) -> bytes:
+    """A serialised gRPC ModelInferRequest of the FP32 vector (what stock clients send)."""
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    X = _vector(patients)
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name=contract.VECTOR.name,
+        datatype=contract.FP32,
+        shape=list(X.shape),
+        contents=pb.InferTensorContents(fp32_contents=X.reshape(-1).tolist()),
+    )
+    return pb.ModelInferRequest(model_name=MODEL_NAME, inputs=[tensor]).SerializeToString()
+
+
+def vector_body(patients: list[list[int]]) -> bytes:
+    X = _vector(patients)
     tensor = contract.VECTOR.tensor(list(X.shape), X.reshape(-1).tolist())
     return orjson.dumps({"inputs": [tensor]})
 
@@ -96,11 +133,13 @@ def start_ours(model_dir: Path, logs: Path, fast_path: bool = True) -> tuple[Ser
 
 
 def start_stock(model_dir: Path, logs: Path, name: str) -> Service:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(BENCH / "stock_server.py")]
     argv += ["--model_dir", str(model_dir), "--http_port", str(port)]
-    argv += ["--grpc_port", str(free_port())]
-    return _wait(spawn(name, argv, logs), port)
+    argv += ["--grpc_port", str(grpc_port)]
+    svc = _wait(spawn(name, argv, logs), port)
+    svc.extra["grpc"] = f"{LOOPBACK}:{grpc_port}"
+    return svc
 
 
 def start_floor(logs: Path) -> Service:
@@ -163,6 +202,15 @@ def wrk(url: str, script: Path, connections: int, duration: float) -> dict:
     return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"]}
 
 
+def grpc_load(target: str, messages: Path, connections: int, duration: float) -> dict:
+    cmd = ["taskset", "-c", LOADGEN_CPU, sys.executable, str(BENCH / "grpc_load.py")]
+    cmd += [target, str(messages), str(connections), str(max(1.0, duration))]
+    result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    if result.pop("errors"):
+        raise RuntimeError(f"gRPC errors against {target}: {result}")
+    return result
+
+
 # -- main --------------------------------------------------------------------------------------
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -198,6 +246,10 @@ def main() -> int:
         vector_script = lua_script([vector_body([p]) for p in patients], work / "vector.lua")
         batch_names = lua_script([names_body(patients)], work / "names64.lua")
         batch_vectors = lua_script([vector_body(patients)], work / "vector64.lua")
+        grpc_names = write_requests(work / "names.grpc", [names_message([p]) for p in patients])
+        grpc_vector = write_requests(work / "vector.grpc", [vector_message([p]) for p in patients])
+        grpc_names64 = write_requests(work / "names64.grpc", [names_message(patients)])
+        grpc_vector64 = write_requests(work / "vector64.grpc", [vector_message(patients)])
         infer = f"/v2/models/{MODEL_NAME}/infer"
 
         print("cold starts ...", flush=True)
@@ -221,25 +273,40 @@ def main() -> int:
         services.append(stock_rf)
         floor = start_floor(logs)
         services.append(floor)
+        # (server, load: a wrk script or a file of gRPC messages, concurrencies)
         plan = {
             "ours": (ours, names_script, CONCURRENCY),
-            "ours_vector": (ours, vector_script, (8,)),
+            "ours_vector": (ours, vector_script, (1, 8)),
             "ours_64": (ours, batch_names, (8,)),
+            "ours_vector_64": (ours, batch_vectors, (8,)),
+            "ours_grpc": (ours, grpc_names, (1, 8)),
+            "ours_grpc_64": (ours, grpc_names64, (8,)),
             "kserve_path": (kserve_path, names_script, CONCURRENCY),
             "kserve_path_vector": (kserve_path, vector_script, (8,)),
             "kserve_path_64": (kserve_path, batch_names, (8,)),
+            "kserve_path_grpc": (kserve_path, grpc_names, (8,)),
             "stock_nb": (stock_nb, vector_script, CONCURRENCY),
             "stock_nb_64": (stock_nb, batch_vectors, (8,)),
+            "stock_nb_grpc": (stock_nb, grpc_vector, (1, 8)),
+            "stock_nb_grpc_64": (stock_nb, grpc_vector64, (8,)),
             "stock_rf": (stock_rf, vector_script, CONCURRENCY),
             "floor": (floor, names_script, CONCURRENCY),
         }
+
+        def measure(svc: Service, load: Path, c: int, seconds: float) -> dict:
+            if load.suffix == ".grpc":
+                return grpc_load(svc.extra["grpc"], load, c, seconds)
+            return wrk(svc.url + infer, load, c, seconds)
+
         for svc in (ours, kserve_path, stock_nb, stock_rf, floor):
-            wrk(svc.url + infer, names_script if svc is floor else vector_script, 8, args.warmup)
+            measure(svc, names_script if svc is floor else vector_script, 8, args.warmup)
+        for svc, load in ((ours, grpc_names), (stock_nb, grpc_vector)):
+            measure(svc, load, 8, args.warmup)
         for round_ in range(args.rounds):
             print(f"round {round_ + 1}/{args.rounds} ...", flush=True)
-            for key, (svc, script, levels) in plan.items():
+            for key, (svc, load, levels) in plan.items():
                 for c in levels:
-                    m = wrk(svc.url + infer, script, c, args.duration)
+                    m = measure(svc, load, c, args.duration)
                     best = results.setdefault(key, {}).get(c)
                     if best is None or m["rps"] > best["rps"]:
                         results[key][c] = m
@@ -275,28 +342,56 @@ def report(r: dict) -> None:
         print(f"{label:30}{cells}")
     ours8, nb8, rf8, floor8 = (r[k][8]["rps"] for k in ("ours", "stock_nb", "stock_rf", "floor"))
     for label, key in (("ours", "ours_vector"), ("ours, --fast_path false", "kserve_path_vector")):
-        v = r[key][8]
-        print(f"\n{label}, [1,132] vector input, c=8: {v['rps']:.0f} req/s", end="")
-        print(f", p99 {v['p99_ms']:.2f} ms")
-    print("\nfast path / KServe's path (same server, --fast_path true / false):")
+        for c, v in sorted(r[key].items()):
+            print(f"\n{label}, [1,132] vector input, c={c}: {v['rps']:.0f} req/s", end="")
+            print(f", p99 {v['p99_ms']:.2f} ms", end="")
+    print("\n\nfast path / KServe's path (same server, --fast_path true / false):")
     for c in CONCURRENCY:
         gain = r["ours"][c]["rps"] / r["kserve_path"][c]["rps"]
         print(f"  c={c:<2} single row  {gain:5.2f}x")
     gain64 = r["ours_64"][8]["rps"] / r["kserve_path_64"][8]["rps"]
     print(f"  c=8  64 patients  {gain64:5.2f}x")
-    print("\nratios at c=8:")
-    print(f"  ours / stock-style NB   {ours8 / nb8:5.2f}x   (goal >= 1.5x)")
-    print(f"  ours / stock-style RF   {ours8 / rf8:5.2f}x")
-    print(f"  ours / HTTP floor       {ours8 / floor8:5.1%}   (goal >= 20%)")
-    print(f"  ours p99                {r['ours'][8]['p99_ms']:5.2f} ms (goal <= 5 ms)")
-    print("\n64 patients per request, c=8:")
+    gain_grpc = r["ours_grpc"][8]["rps"] / r["kserve_path_grpc"][8]["rps"]
+    print(f"  c=8  gRPC         {gain_grpc:5.2f}x")
+    print("\ngRPC ModelInfer (ours: names; stock-style: the FP32 vector):")
+    for c in (1, 8):
+        o, st = r["ours_grpc"][c], r["stock_nb_grpc"][c]
+        print(
+            f"  c={c:<2} one patient   ours {o['rps']:6.0f} req/s (p99 {o['p99_ms']:.2f} ms)",
+            end="",
+        )
+        print(f"  stock {st['rps']:6.0f} req/s  {o['rps'] / st['rps']:5.2f}x")
+    o64, st64 = r["ours_grpc_64"][8]["rps"] * 64, r["stock_nb_grpc_64"][8]["rps"] * 64
+    print(
+        f"  c=8  64 patients   ours {o64:6.0f} predictions/s  stock {st64:6.0f}  {o64 / st64:5.2f}x"
+    )
+    print("\n64 patients per REST request, c=8:")
     for label, key in (
-        ("ours", "ours_64"),
+        ("ours, names", "ours_64"),
+        ("ours, vector", "ours_vector_64"),
         ("ours, --fast_path false", "kserve_path_64"),
-        ("stock-style NB", "stock_nb_64"),
+        ("stock-style NB, vector", "stock_nb_64"),
     ):
         m = r[key][8]
         print(f"  {label:24} {m['rps'] * 64:8.0f} predictions/s (p99 {m['p99_ms']:.1f} ms)")
+    stock64 = r["stock_nb_64"][8]["rps"]
+    ratios = [
+        ("REST one row, ours / stock-style NB", ours8 / nb8, ""),
+        ("REST one row, ours / stock-style RF", ours8 / rf8, ""),
+        ("REST one row, names, ours / HTTP floor", ours8 / floor8, ">= 0.5"),
+        ("REST 64 rows, vector, ours / stock", r["ours_vector_64"][8]["rps"] / stock64, ">= 4"),
+        ("REST 64 rows, names, ours / stock", r["ours_64"][8]["rps"] / stock64, ">= 5"),
+        (
+            "gRPC one row, ours / stock",
+            r["ours_grpc"][8]["rps"] / r["stock_nb_grpc"][8]["rps"],
+            ">= 3",
+        ),
+        ("gRPC 64 rows, ours / stock", o64 / st64, ""),
+    ]
+    print("\nratios at c=8 (goals: issue 21):")
+    for label, ratio, goal in ratios:
+        print(f"  {label:40} {ratio:6.2f}x  {goal and '(goal ' + goal + 'x)'}")
+    print(f"  {'REST one row p99, ours':40} {r['ours'][8]['p99_ms']:6.2f} ms (goal <= 3 ms)")
     print(f"\ncold start to ready (median of 3): {r['cold_start_s']:.2f} s (goal <= 3 s)")
     print(f"resident memory after the runs: {r['rss_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f} MB)")
 

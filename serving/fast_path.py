@@ -1,26 +1,36 @@
-"""The optional JSON fast path (``--fast_path``, on by default): plain JSON v2 infer requests
-for a served model are answered here, bytes in and bytes out, instead of by KServe's FastAPI
-app, whose request and response models are most of a small request's cost (``make bench``
-measures both in one run).
+"""The fast path (``--fast_path``, on by default): v2 infer requests for a served model are
+answered here, straight from the request to the response, instead of through KServe's data
+plane, whose request and response objects are most of a small request's cost (``make bench``
+measures both in one run):
+
+- REST: plain JSON bodies, bytes in and bytes out, instead of KServe's FastAPI app;
+- gRPC: ``ModelInfer`` messages, decoded from and encoded into protobuf
+  (``serving.grpc_tensors``), instead of KServe's ``InferRequest``/``InferResponse``.
 
 It decodes, ranks and encodes through the same ``DiseaseClassifier`` methods as KServe's path,
 so both answer alike (``tests/serving`` runs the same requests through both), and it observes
-KServe's latency histograms. Binary tensors, CloudEvents and every other route go to KServe.
+KServe's latency histograms. REST binary tensors, CloudEvents and every other route or RPC go
+to KServe.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import orjson
 from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME, get_labels
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from starlette.types import Scope
 
+from serving.grpc_tensors import grpc_response, grpc_tensors
 from serving.model import INLINE_CHARS, DiseaseClassifier
 from serving.protocol import NeedsFuzzyMatching, Query, RequestRejected, output_tensors
+from symptom_dx.contract import BYTES
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -31,6 +41,7 @@ class FastPath:
     def __init__(self, models: Iterable[DiseaseClassifier]):
         models = list(models)
         self.routes = {f"/v2/models/{m.name}/infer": m for m in models}
+        self.models = {m.name: m for m in models}
         stages = (PRE_HIST_TIME, PREDICT_HIST_TIME, POST_HIST_TIME)
         self._hist = {m.name: [h.labels(**get_labels(m.name)) for h in stages] for m in models}
 
@@ -43,53 +54,88 @@ class FastPath:
             return None
         return model
 
-    async def answer(self, model: DiseaseClassifier, body: bytes) -> tuple[int, bytes]:
-        """A v2 REST JSON request body -> (HTTP status, JSON response body).
+    def grpc_model_for(self, request: pb.ModelInferRequest) -> DiseaseClassifier | None:
+        """The served, ready model a ModelInfer request is for (no version asked), else None."""
+        model = self.models.get(request.model_name)
+        if model is None or not model.ready or request.model_version:
+            return None
+        return model
 
-        Most requests (small, exact names) are answered on the event loop with no await on the
-        way; any other is decoded, ranked and encoded in one job of the model's worker thread,
-        so that requests queued there are finished one by one, not held half-done together.
-        """
-        start = time.perf_counter()
+    async def answer(self, model: DiseaseClassifier, body: bytes) -> tuple[int, bytes]:
+        """A v2 REST JSON request body -> (HTTP status, JSON response body)."""
         try:
-            decoded = None
-            if len(body) <= INLINE_CHARS:
-                with contextlib.suppress(NeedsFuzzyMatching):
-                    decoded = model.decode_json(body, exact_only=True)
-            if decoded is not None and not model.costly(decoded[0]):
-                response, times = _respond(model, body, decoded, start)
-            else:
-                job = (model, body, decoded, start)
-                response, times = await model.off_loop(True, _respond, *job)
+            response = await self._answer(
+                model, len(body) > INLINE_CHARS, functools.partial(model.decode_json, body), _json
+            )
         except RequestRejected as e:
             model.reject(e)
             return 400, orjson.dumps({"error": str(e)})
+        return 200, response
+
+    async def answer_grpc(
+        self, model: DiseaseClassifier, request: pb.ModelInferRequest
+    ) -> pb.ModelInferResponse:
+        """A v2 gRPC ModelInfer request -> its response; errors raise (the interceptor maps
+        and counts them)."""
+        tensors = grpc_tensors(request)
+        chars = sum(len(v) for t in tensors if t.datatype == BYTES for v in t.data)
+
+        def decode(exact_only: bool = False) -> tuple[Query, str]:
+            return model.decode(tensors, request.parameters, exact_only), request.id
+
+        raw = bool(request.raw_input_contents)  # KServe answers raw inputs with raw outputs
+        encode = functools.partial(grpc_response, raw=raw)
+        return await self._answer(model, chars > INLINE_CHARS, decode, encode)
+
+    async def _answer(
+        self, model: DiseaseClassifier, large: bool, decode: Callable, encode: Callable
+    ) -> Any:
+        """Decode, rank, encode. Most requests (small, exact names) are answered on the event
+        loop with no await on the way; any other in one job of the model's worker thread, so
+        that requests queued there are finished one by one, not held half-done together."""
+        start = time.perf_counter()
+        decoded = None
+        if not large:
+            with contextlib.suppress(NeedsFuzzyMatching):
+                decoded = decode(exact_only=True)
+        job = (model, decode, encode, decoded, start)
+        if decoded is not None and not model.costly(decoded[0]):
+            response, times = _respond(*job)
+        else:
+            response, times = await model.off_loop(True, _respond, *job)
         for histogram, seconds in zip(self._hist[model.name], times, strict=True):
             histogram.observe(seconds)
-        return 200, response
+        return response
 
 
 def _respond(
     model: DiseaseClassifier,
-    body: bytes,
+    decode: Callable,
+    encode: Callable,
     decoded: tuple[Query, str | None] | None,
     start: float,
-) -> tuple[bytes, tuple[float, float, float]]:
-    """Decode (unless done), rank and encode: (the response body, seconds of each stage)."""
-    query, request_id = decoded or model.decode_json(body)
+) -> tuple[Any, tuple[float, float, float]]:
+    """Decode (unless done), rank and encode: (the response, seconds of each stage)."""
+    query, request_id = decoded or decode()
     t1 = time.perf_counter()
     results = model.rank(query)
     t2 = time.perf_counter()
-    response = orjson.dumps(
-        {
-            "model_name": model.name,
-            "model_version": None,
-            "id": request_id or str(uuid.uuid4()),
-            "parameters": None,
-            "outputs": output_tensors(results, query.top_k),
-        }
+    response = encode(
+        model.name, request_id or str(uuid.uuid4()), output_tensors(results, query.top_k)
     )
     return response, (t1 - start, t2 - t1, time.perf_counter() - t2)
+
+
+def _json(model_name: str, request_id: str, outputs: list[dict]) -> bytes:
+    return orjson.dumps(
+        {
+            "model_name": model_name,
+            "model_version": None,
+            "id": request_id,
+            "parameters": None,
+            "outputs": outputs,
+        }
+    )
 
 
 def _plain_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:

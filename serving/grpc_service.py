@@ -1,6 +1,7 @@
-"""The v2 gRPC port: KServe's servicer (``InferenceServicer``) on our address, behind
-``ErrorInterceptor``, which answers every RPC with a status from ``serving.errors`` (also for a
-message that is not valid protobuf) and counts rejected requests for their model."""
+"""The v2 gRPC port: KServe's servicer (``InferenceServicer``) on our address, with
+``ModelInfer`` for our served models through the fast path, behind ``ErrorInterceptor``, which
+answers every RPC with a status from ``serving.errors`` (also for a message that is not valid
+protobuf) and counts rejected requests for their model."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc import StatusCode, aio
 from kserve.protocol.dataplane import DataPlane
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
 from serving.errors import error_status
+from serving.fast_path import FastPath
 from serving.model import DiseaseClassifier
 from serving.protocol import RequestRejected
 from symptom_dx.contract import MAX_BODY_BYTES
@@ -32,6 +35,7 @@ class ErrorInterceptor(aio.ServerInterceptor):
     def __init__(self, models: dict[str, DiseaseClassifier], access_log: bool = False):
         self.models = models
         self.access_log = access_log
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
@@ -43,10 +47,14 @@ class ErrorInterceptor(aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler
-        return grpc.unary_unary_rpc_method_handler(
-            self._guard(handler.unary_unary, handler.request_deserializer),
-            response_serializer=handler.response_serializer,
-        )
+        guarded = self._guarded.get(details.method)
+        if guarded is None:  # the servicer's handlers never change: wrap each once
+            guarded = grpc.unary_unary_rpc_method_handler(
+                self._guard(handler.unary_unary, handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+            self._guarded[details.method] = guarded
+        return guarded
 
     def _guard(self, behavior: Callable, parse: Callable | None) -> Callable:
         async def guarded(raw: bytes, context: aio.ServicerContext) -> Any:
@@ -68,19 +76,36 @@ class ErrorInterceptor(aio.ServerInterceptor):
         return guarded
 
 
+class InferenceService(InferenceServicer):
+    """KServe's servicer, with ``ModelInfer`` for a served, ready model answered by ``fast``
+    (every other RPC, and everything when ``fast`` is None, by KServe's)."""
+
+    def __init__(
+        self, dataplane: DataPlane, extension: ModelRepositoryExtension, fast: FastPath | None
+    ):
+        super().__init__(dataplane, extension)
+        self.fast = fast
+
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: aio.ServicerContext
+    ) -> pb.ModelInferResponse:
+        if self.fast is not None and (model := self.fast.grpc_model_for(request)):
+            return await self.fast.answer_grpc(model, request)
+        return await super().ModelInfer(request, context)
+
+
 class GRPCServer:
-    """KServe's v2 gRPC servicer on ``address``, behind ``ErrorInterceptor``."""
+    """``servicer`` on ``address``, behind ``interceptor``."""
 
     def __init__(
         self,
         address: str,
-        dataplane: DataPlane,
-        extension: ModelRepositoryExtension,
+        servicer: InferenceServicer,
         interceptor: ErrorInterceptor,
         max_workers: int,
     ):
         self.address = address
-        self.servicer = InferenceServicer(dataplane, extension)
+        self.servicer = servicer
         self.interceptor = interceptor
         self.max_workers = max_workers
         self.server: aio.Server | None = None

@@ -41,7 +41,8 @@ from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
 from serving.connection import limited_http_protocol
 from serving.errors import RepositoryChangesDisabled
-from serving.grpc_service import ErrorInterceptor, GRPCServer
+from serving.fast_path import FastPath
+from serving.grpc_service import ErrorInterceptor, GRPCServer, InferenceService
 from serving.model import DiseaseClassifier
 from serving.protocol import RequestRejected
 from serving.rest import RESTApp
@@ -216,12 +217,13 @@ class ModelServer(model_server.ModelServer):
         if self.serve_grpc:
             host = "[::]" if self.bind_address in ("0.0.0.0", "::") else self.bind_address
             interceptor = ErrorInterceptor({m.name: m for m in self.models}, self.access_log)
-            self.grpc_server = GRPCServer(
-                f"{host}:{self.grpc_port}",
+            servicer = InferenceService(
                 self.dataplane,
                 self.model_repository_extension,
-                interceptor,
-                self.max_threads,
+                FastPath(self.models) if self.fast_path else None,
+            )
+            self.grpc_server = GRPCServer(
+                f"{host}:{self.grpc_port}", servicer, interceptor, self.max_threads
             )
             self.servers.append(self.grpc_server.start())
 

@@ -22,7 +22,8 @@ from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.protocol.rest.server import RESTServer
 from testkit import REPO
 
-from serving.grpc_service import ErrorInterceptor, GRPCServer
+from serving.fast_path import FastPath
+from serving.grpc_service import ErrorInterceptor, GRPCServer, InferenceService
 from serving.model import DiseaseClassifier
 from serving.rest import RESTApp
 from serving.server import ModelServer
@@ -73,25 +74,35 @@ def kserve_rest(server) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def grpc_target(server) -> Iterator[str]:
-    """Our gRPC server (KServe's servicer behind our interceptor) on a free loopback port."""
-    address = f"{LOOPBACK}:{free_port()}"
-    interceptor = ErrorInterceptor({m.name: m for m in server.models})
-    grpc_server = GRPCServer(
-        address, server.dataplane, server.model_repository_extension, interceptor, 4
-    )
+def grpc_targets(server) -> Iterator[dict[str, str]]:
+    """Two of our gRPC servers on free loopback ports: "fast-path" answers ModelInfer through
+    the fast path, "kserve-path" every RPC through KServe's servicer (``--fast_path false``)."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever)
     thread.start()
-    serving = asyncio.run_coroutine_threadsafe(grpc_server.start(), loop)
-    with grpc.insecure_channel(address) as channel:
-        grpc.channel_ready_future(channel).result(timeout=10)
-    yield address
-    asyncio.run_coroutine_threadsafe(grpc_server.stop(0), loop).result(timeout=10)
-    serving.result(timeout=10)
+    interceptor = ErrorInterceptor({m.name: m for m in server.models})
+    servers, serving, targets = [], [], {}
+    for path in ("fast-path", "kserve-path"):
+        fast = FastPath(server.models) if path == "fast-path" else None
+        servicer = InferenceService(server.dataplane, server.model_repository_extension, fast)
+        targets[path] = f"{LOOPBACK}:{free_port()}"
+        servers.append(GRPCServer(targets[path], servicer, interceptor, 4))
+        serving.append(asyncio.run_coroutine_threadsafe(servers[-1].start(), loop))
+        with grpc.insecure_channel(targets[path]) as channel:
+            grpc.channel_ready_future(channel).result(timeout=10)
+    yield targets
+    for grpc_server, started in zip(servers, serving, strict=True):
+        asyncio.run_coroutine_threadsafe(grpc_server.stop(0), loop).result(timeout=10)
+        started.result(timeout=10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=10)
     loop.close()
+
+
+@pytest.fixture(scope="session", params=["fast-path", "kserve-path"])
+def grpc_target(request, grpc_targets) -> str:
+    """Our gRPC server's address, once per path: tests using it run on both."""
+    return grpc_targets[request.param]
 
 
 class LogText(logging.Handler):

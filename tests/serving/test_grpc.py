@@ -138,3 +138,80 @@ def test_with_the_opt_in_unload_and_load_work_and_readiness_follows(stub, server
         if MODEL_NAME not in server.registered_models.get_models():
             server.registered_models.load(MODEL_NAME)
     assert stub.ServerReady(pb.ServerReadyRequest()).ready
+
+
+def _vector(patients: list[list[str]]) -> np.ndarray:
+    X = np.zeros((len(patients), contract.N_SYMPTOMS), dtype=np.float32)
+    for i, names in enumerate(patients):
+        X[i, [vocabulary().position(vocabulary().normalise(n)) for n in names]] = 1
+    return X
+
+
+def _same_answer_requests() -> dict[str, pb.ModelInferRequest]:
+    ids = [s.id for s in vocabulary().selectable]
+    patients = [ids[i : i + 3] for i in range(0, 64 * 2, 2)]
+    X = _vector(patients[:8])
+    requests = {
+        "names": request(FUNGAL.encode()),
+        "names, top_k 41, an id": request(b"fever, cough", b"vomiting", shape=[2]),
+        "64 patients": request(*(", ".join(p).encode() for p in patients), shape=[64]),
+        "misspelt names (matched off the event loop)": request(b"itchng, skin rsh, vomitting"),
+        "1024 patients (answered off the event loop)": request(
+            *(", ".join(patients[i % 64]).encode() for i in range(1024)), shape=[1024]
+        ),
+        "raw BYTES": request(
+            raw=[b"".join(len(t).to_bytes(4, "little") + t for t in (b"itching", b"cough"))],
+            shape=[2],
+        ),
+        "raw FP32 vector": pb.ModelInferRequest(
+            model_name=MODEL_NAME,
+            inputs=[Tensor(name="input-0", datatype="FP32", shape=list(X.shape))],
+            raw_input_contents=[X.tobytes()],
+        ),
+    }
+    requests["names, top_k 41, an id"].parameters["top_k"].int64_param = 41
+    requests["names, top_k 41, an id"].id = "request-7"
+    for datatype, field, cast in (
+        ("FP32", "fp32_contents", float),
+        ("INT64", "int64_contents", int),
+        ("BOOL", "bool_contents", bool),
+    ):
+        contents = pb.InferTensorContents(**{field: [cast(v) for v in X.reshape(-1)]})
+        tensor = Tensor(name="input-0", datatype=datatype, shape=list(X.shape), contents=contents)
+        requests[f"{datatype} vector"] = pb.ModelInferRequest(
+            model_name=MODEL_NAME, inputs=[tensor]
+        )
+    absent = Tensor(
+        name="absent",
+        datatype="BYTES",
+        shape=[1],
+        contents=pb.InferTensorContents(bytes_contents=[b"fever"]),
+    )
+    requests["names and denied names"] = request(b"cough, headache")
+    requests["names and denied names"].inputs.append(absent)
+    return requests
+
+
+def test_the_fast_path_answers_as_kserves_path(grpc_targets):
+    """The same requests and bad requests through both paths: the same message back (the
+    response id aside when the request has none) or the same status and details."""
+    requests = _same_answer_requests()
+    requests.update({f"error: {name}": message for name, (message, _, _) in ERRORS.items()})
+    answers = {}
+    for path, target in grpc_targets.items():
+        with grpc.insecure_channel(target) as channel:
+            stub = GRPCInferenceServiceStub(channel)
+            for name, message in requests.items():
+                try:
+                    response = stub.ModelInfer(message)
+                    if not message.id:
+                        response.id = ""
+                    answers[path, name] = response
+                except grpc.RpcError as e:
+                    answers[path, name] = (e.code(), e.details())
+    for name in requests:
+        fast, kserve = answers["fast-path", name], answers["kserve-path", name]
+        assert fast == kserve, name
+        if not name.startswith("error"):
+            assert isinstance(fast, pb.ModelInferResponse) and len(fast.outputs) == 5, name
+            assert bool(fast.raw_output_contents) == name.startswith("raw"), name
