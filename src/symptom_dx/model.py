@@ -3,7 +3,8 @@
 ``model.joblib`` holds the plain scikit-learn estimator (KServe's stock sklearn runtime can
 load it and predict on the 132-wide vector); ``metadata.json`` beside it holds what the
 wrapper adds: vocabulary, classes, disease symptom profiles, the training reference (what the
-model saw: symptom and disease shares, for drift monitoring), metrics and versions.
+model saw: symptom and disease shares, for drift monitoring), the out-of-pattern threshold
+(below it, a symptom set fits no disease's patterns), metrics and versions.
 
 ``model.joblib`` is a pickle: whoever can write it runs code in the process that loads it.
 ``SymptomClassifier.load(folder, sha256=...)`` checks the file against the digest recorded at
@@ -21,6 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +42,21 @@ TYPICAL_SHARE = 0.5
 _PROFILE_EPS = 0.02
 
 ALGORITHMS = ("logistic_regression", "naive_bayes", "random_forest")
+# Expected entropies of two candidate questions this close count as tied (their computed values
+# differ from the single-row product's by far less, about 1e-15): see _next_positions.
+_TIE_TOLERANCE = 1e-9
 # metadata.json key of the training reference (see ``training_reference``)
 TRAINING_REFERENCE = "training_reference"
+# metadata.json key of the out-of-pattern threshold (see ``out_of_pattern_calibration``)
+OUT_OF_PATTERN = "out_of_pattern"
+# Share of held-out k-symptom vignettes the out-of-pattern threshold may flag, and their k.
+OUT_OF_PATTERN_QUANTILE = 0.05
+OUT_OF_PATTERN_VIGNETTE_SIZE = 3
+# Scores this close to the threshold count as at it (not flagged): calibration scores pile up
+# on a few values (shares like 3/4 of a disease's patterns) and the threshold is one of them.
+_SCORE_TOLERANCE = 1e-9
+# metadata.json stores profile shares with this many decimals.
+_PROFILE_DECIMALS = 4
 
 
 def make_estimator(algorithm: str, params: dict[str, Any], seed: int) -> Any:
@@ -79,6 +94,20 @@ class Differential:
     next_question: str | None
 
 
+@dataclass(frozen=True)
+class RankedArrays:
+    """``SymptomClassifier.rank_arrays``' answer for N patients: ``rank``'s values as arrays
+    (row i is patient i), for encoding into tensors without building ``Differential`` objects.
+
+    ``classes[top[i, j]]`` is ``rank(...)[i].diseases[j]``, ``probabilities[i, j]`` its
+    probability, and ``vocabulary().ids[next_question[i]]`` its next question (-1: none left).
+    """
+
+    top: np.ndarray  # [N, k] int: class indices, most probable first (ties: lower index first)
+    probabilities: np.ndarray  # [N, k] float64
+    next_question: np.ndarray  # [N] int: symptom position, -1 when every askable one was asked
+
+
 @dataclass
 class SymptomClassifier:
     estimator: Any
@@ -107,6 +136,7 @@ class SymptomClassifier:
         selectable = np.zeros(self.profiles.shape[1], dtype=bool)
         selectable[[s.position for s in vocabulary().selectable]] = True
         self._askable = selectable & (self.profiles.max(axis=0) > 0)
+        self._unaskable = np.flatnonzero(~self._askable)
         # rank() builds its explanations from these in plain Python (no per-element numpy):
         # the ids, each class's typical positions ascending and most-typical-first.
         self._ids = vocabulary().ids
@@ -115,6 +145,48 @@ class SymptomClassifier:
         self._typical_by_share = [
             [j for j in order if self._typical[c, j]] for c, order in enumerate(by_share)
         ]
+        # ... and as id lists, copied into ``missing`` less the given ones
+        self._typical_ids_by_share = [
+            [self._ids[j] for j in order] for order in self._typical_by_share
+        ]
+        self._class_names = np.array(self.classes, dtype=object)
+        # The out-of-pattern score's log-likelihoods, from the profiles as metadata.json stores
+        # them: a model scores alike before saving and after loading, as its calibration did.
+        self._pattern_table = _pattern_table(self.profiles)
+        self._joined_missing: dict[str, list[str]] = {}  # explain_joined's, by separator
+        self._init_batch_tables()
+
+    def _init_batch_tables(self) -> None:
+        """Tables of the array-at-a-time path (``rank_arrays``).
+
+        Patients arrive as position lists of different lengths; they are padded with position
+        ``n`` (one past the vocabulary), whose row adds 0 to the logits and multiplies the
+        denied-symptom factors by 1, so padding never changes a value.
+        """
+        n_classes, n = self.profiles.shape
+        if self._linear:
+            self._weights_padded = np.vstack([self._weights, np.zeros((1, n_classes))])
+        # [n + 1, n_classes]: P(symptom absent | disease), the factor a denied symptom applies
+        self._absent_factor = np.vstack([(1 - self._likelihood).T, np.ones((1, n_classes))])
+        # Symptoms with the same likelihood column always have the same expected entropy:
+        # next_question scores one representative per group (fewer columns), and the answer is
+        # the group's lowest-position unasked member, as argmin over all columns picks it.
+        askable = np.flatnonzero(self._askable)
+        _, first, inverse = np.unique(
+            self._likelihood[:, askable].T, axis=0, return_index=True, return_inverse=True
+        )
+        representatives = askable[first]
+        # the two halves of _question_terms, one column per group (contiguous products)
+        self._question_yes = np.ascontiguousarray(self._question_terms[:, representatives])
+        self._question_entropy = np.ascontiguousarray(self._question_terms[:, n + representatives])
+        # position -> its group (unaskable positions and the padding: any, they are set to inf)
+        group = np.zeros(n + 1, dtype=np.intp)
+        group[askable] = inverse.reshape(-1)
+        self._question_group = group
+        self._unaskable_or_padding = np.append(self._unaskable, n)
+        # [groups, largest group] each group's positions, padded with n
+        members = [askable[inverse.reshape(-1) == g].tolist() for g in range(len(first))]
+        self._group_members = _padded(members, n)
 
     # -- training ---------------------------------------------------------------------------
     @classmethod
@@ -134,8 +206,11 @@ class SymptomClassifier:
         estimator = make_estimator(algorithm, params, seed)
         estimator.fit(Xa.astype(np.float32), ya.astype(str))
         profiles = disease_profiles(X, y, classes)
-        reference = {TRAINING_REFERENCE: training_reference(X, y, classes)}
-        return cls(estimator, classes, profiles, algorithm, params, reference)
+        metadata = {TRAINING_REFERENCE: training_reference(X, y, classes)}
+        calibration = out_of_pattern_calibration(X, y, classes, seed=seed)
+        if calibration is not None:
+            metadata[OUT_OF_PATTERN] = calibration
+        return cls(estimator, classes, profiles, algorithm, params, metadata)
 
     # -- inference --------------------------------------------------------------------------
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -146,17 +221,32 @@ class SymptomClassifier:
 
     def predict_proba_positions(self, patients: Sequence[Sequence[int]]) -> np.ndarray:
         """Like ``predict_proba`` for patients given as symptom positions (no vector built)."""
+        if len(patients) == 1:  # the common single-patient request
+            return self._proba_one(patients[0])[None, :]
+        return self._proba_padded(_padded(patients, self.profiles.shape[1]))
+
+    def _proba_one(self, given: Sequence[int]) -> np.ndarray:
+        """[n_classes] probabilities of one patient (the same floats as in any batch)."""
         if self._linear:
-            if len(patients) == 1:  # the common single-patient request: no stacking
-                logits = (self._weights[list(patients[0])].sum(axis=0) + self._bias)[None, :]
-            else:
-                rows = [self._weights[list(p)].sum(axis=0) for p in patients]
-                logits = np.stack(rows) + self._bias
-            return _softmax(logits)
-        X = np.zeros((len(patients), self.profiles.shape[1]), dtype=np.float32)
-        for i, p in enumerate(patients):
-            X[i, list(p)] = 1
-        return self.predict_proba(X)
+            z = self._weights[list(given)].sum(axis=0) + self._bias
+            e = np.exp(z - z.max())
+            return e / e.sum()
+        X = np.zeros((1, self.profiles.shape[1]), dtype=np.float32)
+        X[0, list(given)] = 1
+        return self.predict_proba(X)[0]
+
+    def _proba_padded(self, idx: np.ndarray) -> np.ndarray:
+        """``predict_proba_positions`` of patients given as ``_padded`` positions."""
+        if self._linear:
+            # One gather and one sum for all rows. The sum runs over the positions in the
+            # order given, as the single-row sum does, so a patient's probabilities are the
+            # same floats whatever batch it comes in (a 0/1 matrix product would add them in
+            # column order instead, and was no faster: bench/rank_bench.py).
+            return _softmax(self._weights_padded[idx].sum(axis=1) + self._bias)
+        n = self.profiles.shape[1]
+        X = np.zeros((len(idx), n + 1), dtype=np.float32)
+        X[np.arange(len(idx))[:, None], idx] = 1
+        return self.predict_proba(X[:, :n])
 
     def rank(
         self,
@@ -169,39 +259,158 @@ class SymptomClassifier:
 
         Denied symptoms re-weight the model's probabilities by each disease's profile
         (P(symptom absent | disease)), since the model itself treats 0 as "not reported".
+        ``rank_arrays`` gives the same answer as arrays; this adds the explanations.
         """
-        if proba is None:
-            proba = self.predict_proba_positions(present)
-        ids = self._ids
-        k = max(1, min(top_k, len(self.classes)))
-        out: list[Differential] = []
-        for i, pos in enumerate(present):
-            p = proba[i]
-            denied = list(absent[i]) if absent else []
-            if denied:
-                p = p * np.prod(1 - self._likelihood[:, denied], axis=1)
-                p = p / p.sum()
-            top = np.argsort(-p, kind="stable")[:k].tolist()
-            given_set = set(pos)
-            given_sorted = sorted(given_set)
-            supporting, missing = [], []
-            for c in top:
-                typical = self._typical_sets[c]
-                supporting.append([ids[j] for j in given_sorted if j in typical])
-                missing.append([ids[j] for j in self._typical_by_share[c] if j not in given_set])
-            asked = np.zeros(self.profiles.shape[1], dtype=bool)
-            asked[given_sorted] = True
-            asked[denied] = True
-            out.append(
+        if len(present) == 1:  # the hottest path: one patient, no arrays of rows
+            denied = list(absent[0]) if absent else []
+            top, probabilities, question = self._rank_one(present[0], top_k, denied, proba)
+            supporting, missing = self._explain_one(set(present[0]), top)
+            return [
                 Differential(
                     diseases=[self.classes[c] for c in top],
-                    probabilities=[float(p[c]) for c in top],
+                    probabilities=probabilities,
                     supporting=supporting,
                     missing=missing,
-                    next_question=self.next_question(p, asked),
+                    next_question=self._ids[question] if question >= 0 else None,
                 )
+            ]
+        ranked = self.rank_arrays(present, top_k, absent, proba)
+        supporting, missing = self.explain(present, ranked.top)
+        ids = self._ids
+        questions = [ids[q] if q >= 0 else None for q in ranked.next_question.tolist()]
+        return [
+            Differential(diseases, probabilities, s, m, q)
+            for diseases, probabilities, s, m, q in zip(
+                self._class_names[ranked.top].tolist(),
+                ranked.probabilities.tolist(),
+                supporting,
+                missing,
+                questions,
+                strict=True,
             )
-        return out
+        ]
+
+    def rank_arrays(
+        self,
+        present: Sequence[Sequence[int]],
+        top_k: int = 5,
+        absent: Sequence[Sequence[int]] | None = None,
+        proba: np.ndarray | None = None,
+    ) -> RankedArrays:
+        """``rank`` without the explanations, as arrays (see ``RankedArrays``), computed for all
+        patients at once: what a server can encode straight into tensors.
+
+        ``proba`` ([N, n_classes], ``classes`` order) replaces the model's probabilities.
+        """
+        rows = len(present)
+        if rows == 1:
+            denied = list(absent[0]) if absent else []
+            top, probabilities, question = self._rank_one(present[0], top_k, denied, proba)
+            return RankedArrays(
+                top=np.array([top]),
+                probabilities=np.array([probabilities]),
+                next_question=np.array([question]),
+            )
+        n = self.profiles.shape[1]
+        k = max(1, min(top_k, len(self.classes)))
+        present_idx = _padded(present, n)
+        p = self._proba_padded(present_idx) if proba is None else np.asarray(proba)[:rows]
+        denied = [absent[i] for i in range(rows)] if absent else [[]] * rows
+        denied_idx = _padded(denied, n)
+        if denied_idx.shape[1]:
+            (with_denied,) = np.nonzero(denied_idx[:, 0] < n)
+            # The product runs over the denied symptoms in the order given, as the single-row
+            # product does (padding multiplies by 1): the same floats.
+            factor = self._absent_factor[denied_idx[with_denied]].prod(axis=1)
+            reweighted = p[with_denied] * factor
+            reweighted /= reweighted.sum(axis=1, keepdims=True)
+            p = p.astype(reweighted.dtype)  # a copy: the caller's proba stays as it was
+            p[with_denied] = reweighted
+        # A stable sort of the whole [N, 41] matrix: ties by class index, as one row's sort. On
+        # real probabilities it beat argpartition with a tie fix-up and a default sort with a
+        # re-sort of tied rows (bench/rank_bench.py).
+        top = np.argsort(-p, axis=1, kind="stable")[:, :k]
+        return RankedArrays(
+            top=top,
+            probabilities=np.take_along_axis(p, top, axis=1),
+            next_question=self._next_positions(p, present_idx, denied_idx, present, denied),
+        )
+
+    def _rank_one(
+        self, given: Sequence[int], top_k: int, denied: list[int], proba: np.ndarray | None
+    ) -> tuple[list[int], list[float], int]:
+        """(top classes, their probabilities, next question's position or -1) of one patient:
+        vector operations, cheaper at this size than the batch path's padding and masks."""
+        p = self._proba_one(given) if proba is None else np.asarray(proba)[0]
+        if denied:
+            p = p * self._absent_factor[denied].prod(axis=0)
+            p = p / p.sum()
+        top = np.argsort(-p, kind="stable")[: max(1, min(top_k, len(self.classes)))]
+        return top.tolist(), p[top].tolist(), self._next_position(p, [*given, *denied])
+
+    def explain(
+        self, present: Sequence[Sequence[int]], top: np.ndarray
+    ) -> tuple[list[list[list[str]]], list[list[list[str]]]]:
+        """(supporting, missing) for each patient and each of its ``top`` classes ([N, k]): the
+        given symptoms typical of the class (by position) / its typical symptoms not given
+        (most typical first)."""
+        supporting: list[list[list[str]]] = []
+        missing: list[list[list[str]]] = []
+        for given, classes in zip(present, top.tolist(), strict=True):
+            row_supporting, row_missing = self._explain_one(set(given), classes)
+            supporting.append(row_supporting)
+            missing.append(row_missing)
+        return supporting, missing
+
+    def _explain_one(
+        self, given: set[int], classes: list[int]
+    ) -> tuple[list[list[str]], list[list[str]]]:
+        # Plain Python over precomputed per-class tables: ``missing`` is the class's list with
+        # the supporting ids removed (C-level copy and removes, vs. a comprehension with set
+        # lookups). With 3-5 given symptoms this beat masks over [N, k, 132] arrays turned
+        # back into lists (bench/rank_bench.py).
+        ids = self._ids
+        given_sorted = sorted(given)
+        supporting: list[list[str]] = []
+        missing: list[list[str]] = []
+        for c in classes:
+            typical = self._typical_sets[c]
+            found = [ids[j] for j in given_sorted if j in typical]
+            absent = self._typical_ids_by_share[c].copy()
+            for name in found:
+                absent.remove(name)
+            supporting.append(found)
+            missing.append(absent)
+        return supporting, missing
+
+    def explain_joined(
+        self, present: Sequence[Sequence[int]], top: np.ndarray, separator: str = ","
+    ) -> tuple[list[str], list[str]]:
+        """``explain`` as the contract's SUPPORTING and MISSING tensors hold it: flat lists of
+        N * k strings (row-major), each list joined by ``separator``, no nested lists built."""
+        ids = self._ids
+        joined = self._joined_missing.get(separator)
+        if joined is None:
+            joined = [separator.join(m) for m in self._typical_ids_by_share]
+            self._joined_missing[separator] = joined
+        join = separator.join
+        supporting: list[str] = []
+        missing: list[str] = []
+        for given_positions, classes in zip(present, top.tolist(), strict=True):
+            given_sorted = sorted(set(given_positions))
+            for c in classes:
+                typical = self._typical_sets[c]
+                found = [ids[j] for j in given_sorted if j in typical]
+                if found:
+                    absent = self._typical_ids_by_share[c].copy()
+                    for name in found:
+                        absent.remove(name)
+                    supporting.append(join(found))
+                    missing.append(join(absent))
+                else:  # the whole list, joined once per model
+                    supporting.append("")
+                    missing.append(joined[c])
+        return supporting, missing
 
     def next_question(self, p: np.ndarray, asked: np.ndarray) -> str | None:
         """The unasked symptom with the lowest expected entropy over diseases after its answer.
@@ -211,15 +420,99 @@ class SymptomClassifier:
         (L' = 1 - L). The p log p sum is the same for every symptom, so one matrix-vector
         product with [L | L log L + L' log L'] ranks them all.
         """
-        candidates = self._askable & ~asked
-        if not candidates.any():
-            return None
+        position = self._next_position(p, asked)
+        return self._ids[position] if position >= 0 else None
+
+    def _next_position(self, p: np.ndarray, asked: np.ndarray | list[int]) -> int:
+        """``next_question`` as a position, -1 for none; ``asked`` a mask or positions.
+
+        (In-place steps, fewer temporaries: the same floats as the expression above.)
+        """
         n = self._likelihood.shape[1]
         r = p @ self._question_terms
         p_yes = r[:n]
-        h = p_yes * np.log(p_yes) + (1 - p_yes) * np.log1p(-p_yes) - r[n:]
-        h[~candidates] = np.inf
-        return self._ids[int(np.argmin(h))]
+        h = np.log(p_yes)
+        h *= p_yes
+        no = np.log1p(-p_yes)
+        no *= 1 - p_yes
+        h += no
+        h -= r[n:]
+        h[self._unaskable] = np.inf
+        h[asked] = np.inf
+        best = int(np.argmin(h))
+        return -1 if h[best] == np.inf else best
+
+    def _next_positions(
+        self,
+        p: np.ndarray,
+        present_idx: np.ndarray,
+        denied_idx: np.ndarray,
+        present: Sequence[Sequence[int]],
+        denied: Sequence[Sequence[int]],
+    ) -> np.ndarray:
+        """``_next_position`` for every row of ``p`` [N, n_classes], the asked symptoms given
+        as lists and ``_padded``: one matrix product over the grouped symptoms.
+
+        The matrix product adds in another order than the single-row product, so expected
+        entropies can differ from it in the last bits; a row whose best two groups are closer
+        than ``_TIE_TOLERANCE`` (a tie, or as good as one) is decided by the single-row
+        computation, so the answer is always the one it gives.
+        """
+        rows = np.arange(len(p))[:, None]
+        p_yes = p @ self._question_yes  # [N, groups]
+        h = np.log(p_yes)
+        h *= p_yes
+        no = np.log1p(-p_yes)
+        no *= 1 - p_yes
+        h += no
+        h -= p @ self._question_entropy
+        group = self._question_group
+        h = h[:, group]  # [N, n + 1]: members of a group share their group's exact value
+        h[:, self._unaskable_or_padding] = np.inf
+        h[rows, present_idx] = np.inf
+        h[rows, denied_idx] = np.inf
+        best = h.argmin(axis=1)
+        first = h[rows[:, 0], best]
+        h[rows, self._group_members[group[best]]] = np.inf  # the best group out: the runner-up
+        second = h.min(axis=1)
+        found = first != np.inf  # (a NaN, from probabilities that do not sum to 1, is found)
+        question = np.where(found, best, -1)
+        with np.errstate(invalid="ignore"):  # inf - inf: nothing left to ask
+            near = found & (second - first <= _TIE_TOLERANCE)
+        for i in np.flatnonzero(near).tolist():
+            question[i] = self._next_position(p[i], [*present[i], *denied[i]])
+        return question
+
+    # -- out of pattern ---------------------------------------------------------------------
+    def pattern_score(self, present: Sequence[Sequence[int]]) -> np.ndarray:
+        """[N] how well each patient's symptoms fit the likeliest disease pattern: the largest,
+        over diseases, mean log-share of the given symptoms in the disease's training patterns
+        (0: every given symptom in all of them; an empty list scores 0)."""
+        return _pattern_scores(self._pattern_table, _padded(present, len(self._ids)))
+
+    @property
+    def out_of_pattern_threshold(self) -> float | None:
+        """The pattern score below which a patient is out of pattern (None: not calibrated,
+        as for models saved before it was)."""
+        table = self.metadata.get(OUT_OF_PATTERN)
+        if table is None:
+            return None
+        try:
+            threshold = float(table["threshold"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise SymptomDxError(f"{OUT_OF_PATTERN} in metadata.json is malformed: {e!r}") from None
+        if not np.isfinite(threshold):
+            raise SymptomDxError(f"{OUT_OF_PATTERN} threshold in metadata.json is {threshold}")
+        return threshold
+
+    def out_of_pattern(self, present: Sequence[Sequence[int]]) -> np.ndarray:
+        """[N] bool: True where the symptoms fit no disease's training patterns (the pattern
+        score is below the calibrated threshold), so no ranking of them deserves confidence.
+        All False when the model has no threshold."""
+        threshold = self.out_of_pattern_threshold
+        if threshold is None:
+            return np.zeros(len(present), dtype=bool)
+        return self.pattern_score(present) < threshold - _SCORE_TOLERANCE
 
     # -- persistence --------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -232,7 +525,7 @@ class SymptomClassifier:
             "vocabulary": list(ids),
             "classes": self.classes,
             "profiles": {
-                c: {ids[j]: round(float(f), 4) for j, f in enumerate(row) if f > 0}
+                c: {ids[j]: round(float(f), _PROFILE_DECIMALS) for j, f in enumerate(row) if f > 0}
                 for c, row in zip(self.classes, self.profiles, strict=True)
             },
             "versions": runtime_versions(),
@@ -305,7 +598,7 @@ class SymptomClassifier:
             ) from None
         known = {"format", "algorithm", "params", "vocabulary", "classes", "profiles", "versions"}
         try:
-            return cls(
+            model = cls(
                 estimator=estimator,
                 classes=list(meta["classes"]),
                 profiles=profiles,
@@ -317,6 +610,8 @@ class SymptomClassifier:
             raise SymptomDxError(
                 f"model in {directory} does not match its metadata.json: {e}"
             ) from None
+        _ = model.out_of_pattern_threshold  # a malformed threshold fails here, not in a request
+        return model
 
 
 @dataclass(frozen=True)
@@ -411,6 +706,81 @@ def disease_profiles(X: np.ndarray, y: np.ndarray, classes: list[str]) -> np.nda
     return profiles
 
 
+def out_of_pattern_calibration(
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    quantile: float = OUT_OF_PATTERN_QUANTILE,
+    k: int = OUT_OF_PATTERN_VIGNETTE_SIZE,
+    folds: int = 5,
+    per_pattern: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any] | None:
+    """The ``OUT_OF_PATTERN`` table of metadata.json: the pattern-score threshold that flags at
+    most ``quantile`` of k-symptom vignettes of patterns the profiles did not see.
+
+    The training patterns themselves give the held-out ones: each disease's distinct patterns
+    are dealt into ``folds`` folds, and each fold's patterns (of diseases with patterns in the
+    other folds) are scored under the profiles of the other folds, ``per_pattern`` vignettes
+    each (the evaluation's default). Only profiles are refitted: the score uses no estimator.
+    None when no disease has two patterns.
+    """
+    from symptom_dx.config import DEFAULTS  # where used: the server imports this module
+    from symptom_dx.dataset import Dataset
+    from symptom_dx.evaluation import vignettes
+
+    per_pattern = DEFAULTS.vignettes_per_pattern if per_pattern is None else per_pattern
+    distinct = Dataset(np.asarray(X), np.asarray(y).astype(str), "").distinct()
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(distinct), dtype=np.intp)
+    for label in sorted(set(distinct.y)):
+        idx = np.flatnonzero(distinct.y == label)
+        fold[rng.permutation(idx)] = np.arange(len(idx)) % folds
+    scores = []
+    for f in range(folds):
+        rest = fold != f
+        held = ~rest & np.isin(distinct.y, distinct.y[rest])
+        if not held.any():
+            continue
+        table = _pattern_table(disease_profiles(distinct.X[rest], distinct.y[rest], classes))
+        Xv, _ = vignettes(Dataset(distinct.X[held], distinct.y[held], ""), k, per_pattern, seed + f)
+        scores.append(
+            _pattern_scores(table, _padded([np.flatnonzero(r) for r in Xv], distinct.X.shape[1]))
+        )
+    if not scores:  # every disease has a single pattern: nothing to hold out
+        return None
+    calibration = np.concatenate(scores)
+    # the largest threshold flagging at most `quantile` of them ("lower": one of the scores)
+    threshold = float(np.quantile(calibration, quantile, method="lower"))
+    return {
+        "threshold": threshold,
+        "quantile": quantile,
+        "vignette_size": k,
+        "folds": folds,
+        "vignettes": len(calibration),
+        "flagged": round(float((calibration < threshold - _SCORE_TOLERANCE).mean()), 6),
+    }
+
+
+def _pattern_table(profiles: np.ndarray) -> np.ndarray:
+    """[n + 1, n_classes] log of the profile shares as metadata.json stores them (clipped), and
+    a row of 0 for the padding position n."""
+    stored = np.array([[round(float(f), _PROFILE_DECIMALS) for f in row] for row in profiles])
+    table = np.log(np.clip(stored, _PROFILE_EPS, 1 - _PROFILE_EPS)).T
+    return np.vstack([table, np.zeros((1, len(profiles)))])
+
+
+def _pattern_scores(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Pattern scores of ``_padded`` patients under ``table`` ([n + 1, n_classes] log-shares,
+    row n 0): each disease's mean over the distinct given symptoms, the best disease's."""
+    X = np.zeros((len(idx), len(table)))
+    X[np.arange(len(idx))[:, None], idx] = 1  # a repeated symptom counts once
+    X[:, -1] = 0
+    counts = X.sum(axis=1)
+    best = (X @ table).max(axis=1)
+    return np.divide(best, counts, out=np.zeros_like(best), where=counts > 0)
+
+
 def runtime_versions() -> dict[str, str]:
     """Library versions a pickled model depends on: serving must match them."""
     return {
@@ -432,6 +802,17 @@ def _linear_form(estimator: Any) -> tuple[np.ndarray, np.ndarray] | None:
     if isinstance(estimator, MultinomialNB):
         return estimator.feature_log_prob_, estimator.class_log_prior_
     return None
+
+
+def _padded(lists: Sequence[Sequence[int]], fill: int) -> np.ndarray:
+    """Lists of positions -> [N, longest] int array, each row's positions in the order given
+    and then ``fill``."""
+    lengths = np.fromiter(map(len, lists), dtype=np.intp, count=len(lists))
+    out = np.full((len(lists), int(lengths.max(initial=0))), fill, dtype=np.intp)
+    out[np.arange(out.shape[1]) < lengths[:, None]] = np.fromiter(
+        chain.from_iterable(lists), dtype=np.intp, count=int(lengths.sum())
+    )
+    return out
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
