@@ -120,9 +120,7 @@ def _respond(
     t1 = time.perf_counter()
     results = model.rank(query)
     t2 = time.perf_counter()
-    response = encode(
-        model.name, request_id or str(uuid.uuid4()), output_tensors(results, query.top_k)
-    )
+    response = encode(model.name, request_id or str(uuid.uuid4()), output_tensors(query, results))
     return response, (t1 - start, t2 - t1, time.perf_counter() - t2)
 
 

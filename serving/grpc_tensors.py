@@ -19,7 +19,7 @@ from kserve.protocol.infer_type import deserialize_bytes_tensor, get_content
 from kserve.utils.numpy_codec import to_np_dtype
 
 from serving.protocol import RequestRejected, Tensor
-from symptom_dx.contract import BYTES, FP32
+from symptom_dx.contract import BOOL, BYTES, FP32
 
 _OutputTensor = pb.ModelInferResponse.InferOutputTensor
 
@@ -92,6 +92,11 @@ def grpc_response(
                 raw_contents.append(np.asarray(data, dtype="<f4").tobytes())
             else:
                 tensor.contents.fp32_contents.extend(data)
+        elif o["datatype"] == BOOL:
+            if raw:
+                raw_contents.append(np.asarray(data, dtype=np.bool_).tobytes())
+            else:
+                tensor.contents.bool_contents.extend(data)
         else:
             raise TypeError(f"no gRPC encoding for output datatype {o['datatype']}")
         tensors.append(tensor)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from serving.protocol import NeedsFuzzyMatching, Query, RequestRejected, Tensor
 from serving.storage import fetch_model_dir
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
+from symptom_dx.free_text import parse_symptoms
 from symptom_dx.model import Differential, SymptomClassifier
 
 logger = logging.getLogger("kserve")
@@ -94,9 +96,11 @@ class DiseaseClassifier(Model):
         classifier = SymptomClassifier.load(path, sha256=self.sha256)
         self.metrics = metrics.ModelMetrics(self.name, classifier.classes, classifier.reference)
         self.classifier = classifier
-        # Warm the caches (vocabulary, numpy kernels) so the first request is not the slow one.
-        warm = Tensor(contract.SYMPTOMS.name, contract.BYTES, [1], ["itching"])
+        # Warm the caches (vocabulary, the free-text lexicon, numpy kernels) so the first
+        # request is not the slow one; Korean analysis (Kiwi: 1-3 s) loads in the background.
+        warm = Tensor(contract.SYMPTOMS.name, contract.BYTES, [2], ["itching", "a bad cough"])
         self.rank(self.decode([warm], None), record=False)
+        threading.Thread(target=parse_symptoms, args=("열이 나요",), daemon=True).start()
         self.ready = True
         return self.ready
 
@@ -189,7 +193,7 @@ class DiseaseClassifier(Model):
             return {"predictions": protocol.v1_predictions(result.results)}
         outputs = [
             InferOutput(o["name"], o["shape"], o["datatype"], o["data"])
-            for o in protocol.output_tensors(result.results, result.query.top_k)
+            for o in protocol.output_tensors(result.query, result.results)
         ]
         return InferResponse(
             response_id=result.envelope.request_id or str(uuid.uuid4()),

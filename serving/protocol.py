@@ -21,6 +21,7 @@ from kserve.errors import InvalidInput
 from symptom_dx import contract
 from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
 from symptom_dx.features import decode, fold_duplicates
+from symptom_dx.free_text import parse_symptoms
 from symptom_dx.model import Differential
 from symptom_dx.vocabulary import (
     FuzzyBudget,
@@ -41,6 +42,7 @@ REASONS = (
     "bad_input",
     "malformed_json",
     "body_too_large",
+    "too_much_free_text",
 )
 _DIGITS = re.compile(r"[0-9]{1,4}")
 _SHOWN_CHARS = 40  # of a bad value echoed in a message
@@ -52,8 +54,29 @@ class NeedsFuzzyMatching(Exception):
     event loop."""
 
 
-class _ExactOnly(FuzzyBudget):
+class _RequestBudget(FuzzyBudget):
+    """What one request may spend on approximate matching: names (``FuzzyBudget``) and
+    characters of free text."""
+
+    def __init__(self) -> None:
+        super().__init__(contract.MAX_INEXACT_NAMES)
+        self.free_text_chars = 0
+
+    def spend_free_text(self, chars: int) -> None:
+        self.free_text_chars += chars
+        if self.free_text_chars > contract.MAX_FREE_TEXT_CHARS:
+            raise RequestRejected(
+                "too_much_free_text",
+                f"more than {contract.MAX_FREE_TEXT_CHARS} characters of this request are free "
+                "text, not symptom names: send fewer patients per request, or symptom ids",
+            )
+
+
+class _ExactOnly(_RequestBudget):
     def spend(self) -> None:
+        raise NeedsFuzzyMatching()
+
+    def spend_free_text(self, chars: int) -> None:
         raise NeedsFuzzyMatching()
 
 
@@ -67,12 +90,14 @@ class RequestRejected(InvalidInput):
 
 @dataclass
 class Query:
-    """A decoded request: symptom positions per patient (present and denied) and top_k."""
+    """A decoded request: symptom positions per patient (present and denied), top_k, and the
+    spans of free text not understood per patient (None when no element was free text)."""
 
     present: list[list[int]]
     absent: list[list[int]] | None
     top_k: int
     form: str  # "names" or "vector"
+    not_understood: list[list[str]] | None = None
 
     @property
     def size(self) -> int:
@@ -191,29 +216,70 @@ def _prefix(i: int, n: int) -> str:
     return f"patient {i}: " if n > 1 else ""
 
 
+@dataclass
+class _Read:
+    """What the ``symptoms`` elements of a request say, per patient."""
+
+    present: list[list[int]]
+    denied: list[list[int]]
+    not_understood: list[list[str]]
+
+
 def positions_from_names(
     texts: Sequence[str], budget: FuzzyBudget, allow_empty: bool = False
 ) -> list[list[int]]:
     """Comma-separated symptom lists -> symptom positions per patient, via the vocabulary."""
+    return _read(texts, budget, allow_empty, free_text=False).present
+
+
+def read_symptoms(texts: Sequence[str], budget: _RequestBudget) -> _Read:
+    """``symptoms`` elements -> positions per patient: a list of known names as such, anything
+    else as free text (``symptom_dx.free_text``), which must name a symptom the patient has."""
+    return _read(texts, budget, allow_empty=False, free_text=True)
+
+
+def _read(texts: Sequence[str], budget: FuzzyBudget, allow_empty: bool, free_text: bool) -> _Read:
     vocab = vocabulary()
     lists = [split_symptom_list(t) for t in texts]
-    out: list[list[int]] = []
+    read = _Read([], [], [])
     n = len(lists)
     try:
         vocab.check_budget(lists, budget)
         for i, names in enumerate(lists):
+            denied: list[str] = []
+            spans: list[str] = []
             try:
                 ids = vocab.resolve(names, budget)
             except UnknownSymptomError as e:
-                raise RequestRejected("unknown_symptom", f"{_prefix(i, n)}{e}") from None
+                if not free_text:
+                    raise RequestRejected("unknown_symptom", f"{_prefix(i, n)}{e}") from None
+                ids, denied, spans = _free_text(texts[i], budget, f"{_prefix(i, n)}{e}")
             except EmptySymptomsError as e:
                 if not allow_empty:
                     raise RequestRejected("empty_symptoms", f"{_prefix(i, n)}{e}") from None
                 ids = []
-            out.append([vocab.position(s) for s in ids])
+            read.present.append([vocab.position(s) for s in ids])
+            read.denied.append([vocab.position(s) for s in denied])
+            read.not_understood.append(spans)
     except TooManyInexactNames as e:
         raise RequestRejected("too_many_inexact_names", str(e)) from None
-    return out
+    return read
+
+
+def _free_text(text: str, budget: _RequestBudget, unknown: str) -> tuple[list, list, list]:
+    """(present ids, denied ids, spans not understood) of a text that is not a list of names;
+    RequestRejected if it names no symptom the patient has."""
+    budget.spend_free_text(len(text))
+    parsed = parse_symptoms(text)
+    if not parsed.present:
+        if parsed.absent:
+            raise RequestRejected(
+                "empty_symptoms",
+                f"no symptom you have in this text, only ones you do not have "
+                f"({', '.join(parsed.absent)}): name at least one symptom you have",
+            )
+        raise RequestRejected("unknown_symptom", unknown)
+    return list(parsed.present), list(parsed.absent), list(parsed.not_understood)
 
 
 def positions_from_vector(t: Tensor) -> list[list[int]]:
@@ -267,7 +333,7 @@ def decode_inputs(
             raise RequestRejected("bad_input", f"input '{_shown(t.name)}' given twice")
         by_name[t.name] = t
     top_k = top_k_from(parameters, n_classes)
-    budget = (_ExactOnly if exact_only else FuzzyBudget)(contract.MAX_INEXACT_NAMES)
+    budget = _ExactOnly() if exact_only else _RequestBudget()
     symptoms = by_name.pop(names, None)
     absent_t = by_name.pop(contract.ABSENT.name, None)
     if symptoms is not None:
@@ -275,8 +341,8 @@ def decode_inputs(
             raise RequestRejected(
                 "bad_input", f"unexpected input(s) beside '{names}': {_shown(sorted(by_name))}"
             )
-        present = positions_from_names(texts_of(symptoms), budget)
-        form = "names"
+        read = read_symptoms(texts_of(symptoms), budget)
+        present, form = read.present, "names"
     else:
         if len(by_name) != 1:
             raise RequestRejected(
@@ -293,6 +359,7 @@ def decode_inputs(
             )
         present = positions_from_vector(t)
         form = "vector"
+        read = None
     absent = None
     if absent_t is not None:
         texts = texts_of(absent_t)
@@ -302,6 +369,12 @@ def decode_inputs(
                 f"input '{absent_t.name}' has {len(texts)} elements for {len(present)} patients",
             )
         absent = positions_from_names(texts, budget, allow_empty=True)
+    if read is not None and any(read.denied):  # what the text denies, with the absent input
+        absent = [
+            sorted({*a, *d})
+            for a, d in zip(absent or [[]] * len(present), read.denied, strict=True)
+        ]
+    if absent is not None:
         ids = vocabulary().ids
         for i, (yes, no) in enumerate(zip(present, absent, strict=True)):
             if both := sorted(set(yes) & set(no)):
@@ -310,7 +383,8 @@ def decode_inputs(
                     f"{_prefix(i, len(present))}symptom(s) both present and absent: "
                     + ", ".join(ids[j] for j in both),
                 )
-    return Query(present, absent, top_k, form)
+    not_understood = read.not_understood if read is not None and any(read.not_understood) else None
+    return Query(present, absent, top_k, form, not_understood)
 
 
 def parse_v2_json(body: bytes) -> tuple[list[Tensor], Any, str | None]:
@@ -374,10 +448,10 @@ def _shown(value: Any) -> str:
 
 
 # -- encoding ----------------------------------------------------------------------------------
-def output_tensors(results: Sequence[Differential], top_k: int) -> list[dict]:
+def output_tensors(query: Query, results: Sequence[Differential]) -> list[dict]:
     """The contract's output tensors (data flat, row-major), as v2 JSON dicts."""
     n = len(results)
-    k = len(results[0].diseases) if results else top_k
+    k = len(results[0].diseases) if results else query.top_k
     join = contract.LIST_SEPARATOR.join
     diseases: list[str] = []
     probabilities: list[float] = []
@@ -390,12 +464,22 @@ def output_tensors(results: Sequence[Differential], top_k: int) -> list[dict]:
         missing.extend(join(m) for m in r.missing)
     probabilities = np.asarray(probabilities, dtype=np.float32).tolist()
     questions = [r.next_question or "" for r in results]
+    ids = vocabulary().ids
+    understood = [join([ids[j] for j in p]) for p in query.present]
+    denied = [join([ids[j] for j in a]) for a in query.absent] if query.absent else [""] * n
+    spans = query.not_understood
+    separator = contract.NOT_UNDERSTOOD_SEPARATOR
+    not_understood = [separator.join(s) for s in spans] if spans else [""] * n
     return [
         contract.DISEASE.tensor([n, k], diseases),
         contract.PROBABILITY.tensor([n, k], probabilities),
         contract.SUPPORTING.tensor([n, k], supporting),
         contract.MISSING.tensor([n, k], missing),
         contract.NEXT_QUESTION.tensor([n], questions),
+        contract.UNDERSTOOD.tensor([n], understood),
+        contract.DENIED.tensor([n], denied),
+        contract.NOT_UNDERSTOOD.tensor([n], not_understood),
+        contract.OUT_OF_PATTERN.tensor([n], [r.out_of_pattern for r in results]),
     ]
 
 
@@ -408,6 +492,7 @@ def v1_predictions(results: Sequence[Differential]) -> list[dict]:
             contract.SUPPORTING.name: r.supporting,
             contract.MISSING.name: r.missing,
             contract.NEXT_QUESTION.name: r.next_question or "",
+            contract.OUT_OF_PATTERN.name: r.out_of_pattern,
         }
         for r in results
     ]

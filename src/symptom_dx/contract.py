@@ -23,6 +23,7 @@ MODEL_NAME = "disease-classifier"
 
 BYTES = "BYTES"
 FP32 = "FP32"
+BOOL = "BOOL"
 # Datatypes the 0/1 vector input may use (what clients of KServe's stock sklearn runtime send).
 VECTOR_DATATYPES = frozenset(
     {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
@@ -50,8 +51,10 @@ class Tensor:
         return {"name": self.name, "datatype": self.datatype, "shape": list(shape), "data": data}
 
 
-# -- inputs: names per patient (optionally denied names), or instead the 0/1 vector ----------------
-SYMPTOMS = Tensor("symptoms", BYTES, (-1,))  # [N] (or [N, 1]): one comma-separated list each
+# -- inputs: names or free text per patient (optionally denied names), or the 0/1 vector ----------
+# [N] (or [N, 1]): one comma-separated list of names each, or what the patient says in English
+# or Korean ("no fever but a sore throat"; ``symptom_dx.free_text``)
+SYMPTOMS = Tensor("symptoms", BYTES, (-1,))
 ABSENT = Tensor("absent", BYTES, (-1,))  # [N]: symptoms each patient denies ("" for none)
 # The vector in vocabulary order; any input name works, this is the one stock clients send.
 VECTOR = Tensor("input-0", FP32, (-1, N_SYMPTOMS))
@@ -63,7 +66,20 @@ PROBABILITY = Tensor("probability", FP32, (-1, -1))  # [N, K]
 SUPPORTING = Tensor("supporting_symptoms", BYTES, (-1, -1))  # [N, K] given and typical
 MISSING = Tensor("missing_symptoms", BYTES, (-1, -1))  # [N, K] typical, not given
 NEXT_QUESTION = Tensor("next_question", BYTES, (-1,))  # [N] symptom id to ask, or ""
-OUTPUTS = (DISEASE, PROBABILITY, SUPPORTING, MISSING, NEXT_QUESTION)
+# What was read from each patient's input, for a client to show: the symptom ids ranked on, the
+# ids the patient said they do not have (text or ``absent``), and the spans of free text that
+# map to no symptom (NOT_UNDERSTOOD_SEPARATOR-separated; "" for lists and vectors).
+UNDERSTOOD = Tensor("understood", BYTES, (-1,))  # [N]
+DENIED = Tensor("denied", BYTES, (-1,))  # [N]
+NOT_UNDERSTOOD = Tensor("not_understood", BYTES, (-1,))  # [N]
+NOT_UNDERSTOOD_SEPARATOR = "\n"  # a span never holds one: text is split there
+# [N] the symptoms fit no disease's training patterns (``SymptomClassifier.out_of_pattern``):
+# "none of these fits", whatever the probabilities say
+OUT_OF_PATTERN = Tensor("out_of_pattern", BOOL, (-1,))
+OUTPUTS = (
+    DISEASE, PROBABILITY, SUPPORTING, MISSING, NEXT_QUESTION, UNDERSTOOD, DENIED, NOT_UNDERSTOOD,
+    OUT_OF_PATTERN,
+)  # fmt: skip
 
 # -- request parameter -----------------------------------------------------------------------------
 TOP_K = "top_k"  # how many candidates per patient: MIN_TOP_K .. the model's number of diseases
@@ -93,6 +109,9 @@ MAX_ELEMENT_CHARS = 8192
 # are matched approximately, each a scan of every known spelling. Past this the request is
 # refused naming the limit. Names longer than MAX_FUZZY_CHARS are never matched approximately.
 MAX_INEXACT_NAMES = 128
+# Characters of one request's elements read as free text (lists of names that are not all
+# known names): each costs ~40 us to parse in English, ~120 us in Korean.
+MAX_FREE_TEXT_CHARS = 16384
 
 
 def infer_request(

@@ -92,6 +92,8 @@ class Differential:
     missing: list[list[str]]
     # the symptom whose yes/no answer is expected to separate the candidates best
     next_question: str | None
+    # the symptoms fit no disease's training patterns: no candidate deserves confidence
+    out_of_pattern: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,7 @@ class SymptomClassifier:
                     supporting=supporting,
                     missing=missing,
                     next_question=self._ids[question] if question >= 0 else None,
+                    out_of_pattern=bool(self.out_of_pattern(present)[0]),
                 )
             ]
         ranked = self.rank_arrays(present, top_k, absent, proba)
@@ -279,13 +282,14 @@ class SymptomClassifier:
         ids = self._ids
         questions = [ids[q] if q >= 0 else None for q in ranked.next_question.tolist()]
         return [
-            Differential(diseases, probabilities, s, m, q)
-            for diseases, probabilities, s, m, q in zip(
+            Differential(diseases, probabilities, s, m, q, flag)
+            for diseases, probabilities, s, m, q, flag in zip(
                 self._class_names[ranked.top].tolist(),
                 ranked.probabilities.tolist(),
                 supporting,
                 missing,
                 questions,
+                self.out_of_pattern(present).tolist(),
                 strict=True,
             )
         ]

@@ -56,7 +56,12 @@ DATATYPES = st.sampled_from(["BYTES", "FP32", "INT64", "BOOL", "FP16", "bytes", 
 SHAPES = st.lists(st.integers(-3, 2000), max_size=3) | JSON
 DATA = st.one_of(
     JSON,
-    st.lists(st.sampled_from(["itching", "fever, cough", "bellyache", "", "\ud800"]), max_size=4),
+    st.lists(
+        st.sampled_from(
+            ["itching", "fever, cough", "blue toenails", "no fever but a cough", "", "\ud800"]
+        ),
+        max_size=4,
+    ),
     st.lists(st.integers(-1, 2), max_size=140),
 )
 TENSOR = st.fixed_dictionaries(

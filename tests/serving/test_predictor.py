@@ -73,7 +73,7 @@ def test_the_inexact_names_of_a_request_are_capped(near_miss):
 
 def test_encoding_follows_the_contract(classifier):
     query = protocol.decode_inputs(names(FUNGAL), {"top_k": 2}, classifier.n_classes)
-    tensors = protocol.output_tensors(classifier.rank(query, record=False), query.top_k)
+    tensors = protocol.output_tensors(query, classifier.rank(query, record=False))
     assert [(t["name"], t["datatype"]) for t in tensors] == [
         (t.name, t.datatype) for t in contract.OUTPUTS
     ]

@@ -241,13 +241,38 @@ def test_bad_requests_get_400_with_a_clear_message(rest, case):
 
 
 def test_unknown_symptom_names_it_and_the_closest_known_names(rest):
-    name = "bellyache"
+    name = "blue toenails"
     suggestions = vocabulary().suggestions(name)
     assert vocabulary().lookup(name) is None and suggestions
-    error = post(rest, symptoms_body([f"itching, {name}"])).json()["error"]
+    error = post(rest, symptoms_body([name])).json()["error"]
     assert f"'{name}'" in error and all(s in error for s in suggestions)
     r = post(rest, symptoms_body([FUNGAL, name]))
     assert r.status_code == 400 and "patient 1" in r.json()["error"]
+
+
+def test_free_text_is_read_and_what_was_read_is_answered(rest):
+    """A sentence, a list with a name no symptom has, and a list of known names: each patient
+    ranked on what was understood; the answer says what that was, what the patient denied and
+    what was not understood."""
+    texts = [
+        "I keep throwing up and have a bad headache but no fever",
+        "itching, blue toenails",
+        "itching, skin_rash",
+    ]
+    r = post(rest, symptoms_body(texts))
+    assert r.status_code == 200, r.text
+    out = {o["name"]: o["data"] for o in r.json()["outputs"]}
+    assert out["understood"][0].split(",") == ["vomiting", "headache"]
+    assert out["denied"] == ["high_fever", "", ""]
+    assert out["not_understood"] == ["", "blue toenails", ""]
+    assert out["understood"][1:] == ["itching", "itching,skin_rash"]
+
+
+def test_free_text_that_names_no_symptom_the_patient_has_is_400(rest):
+    r = post(rest, symptoms_body(["no fever and no cough"]))
+    assert r.status_code == 400 and "name at least one symptom you have" in r.json()["error"]
+    r = post(rest, symptoms_body(["x" * 9000 + " fever"]))
+    assert r.status_code == 400
 
 
 def test_binary_tensor_edge_cases_are_400(rest):
@@ -277,7 +302,7 @@ def test_binary_tensor_edge_cases_are_400(rest):
 
 def test_v1_errors_are_400(rest):
     for body, expected in (
-        ({"instances": [["bellyache"]]}, "bellyache"),
+        ({"instances": [["blue toenails"]]}, "blue toenails"),
         ({"instances": []}, "instances"),
         ({"instances": [[1, 2]]}, "instance"),
         ({"instances": [["fever"]], "top_k": 99}, "top_k"),
@@ -375,7 +400,7 @@ def _exposition() -> str:
 
 def test_metrics_have_latency_histograms_counters_and_training_gauges(rest):
     post(rest, symptoms_body([FUNGAL]))
-    post(rest, symptoms_body(["bellyache"]))
+    post(rest, symptoms_body(["blue toenails"]))
     post(rest, b"{")
     assert rest.get("/metrics").status_code == 200
     samples = _samples()
@@ -418,7 +443,7 @@ def test_training_gauges_hold_the_models_reference(rest, classifier):
 def test_made_up_model_names_add_no_series(rest):
     before = len(_exposition().splitlines())
     for i in range(200):
-        r = post(rest, symptoms_body(["bellyache"]), path=f"/v2/models/made-up-{i}/infer")
+        r = post(rest, symptoms_body(["blue toenails"]), path=f"/v2/models/made-up-{i}/infer")
         assert r.status_code == 404
         assert post(rest, {"instances": ["x"]}, path=f"/v1/models/made-up-{i}:predict").status_code
     assert "made-up" not in _exposition()
@@ -440,3 +465,16 @@ def test_no_symptom_text_and_no_traceback_in_logs(rest, server_log):
     assert "rejected a request" in log  # the reason codes are logged
     assert marker not in log and "nodal_skin_eruptions" not in log
     assert "Traceback" not in log
+
+
+def test_symptoms_unlike_every_disease_pattern_are_flagged(rest, classifier):
+    """'None of these fits': three symptoms no disease pattern has together are flagged out of
+    pattern, a typical fungal infection is not."""
+    ids = vocabulary().ids
+    odd = ["itching", "chest_pain", "irregular_sugar_level"]
+    assert classifier.classifier.out_of_pattern([[ids.index(s) for s in odd]])[0]
+    r = post(rest, symptoms_body([", ".join(odd), FUNGAL]))
+    assert r.status_code == 200
+    out = {o["name"]: o for o in r.json()["outputs"]}
+    assert out["out_of_pattern"]["datatype"] == "BOOL"
+    assert out["out_of_pattern"]["data"] == [True, False]
