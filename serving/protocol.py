@@ -26,6 +26,7 @@ from symptom_dx.model import Differential
 from symptom_dx.vocabulary import (
     FuzzyBudget,
     TooManyInexactNames,
+    Vocabulary,
     split_symptom_list,
     vocabulary,
 )
@@ -246,18 +247,15 @@ def _read(texts: Sequence[str], budget: FuzzyBudget, allow_empty: bool, free_tex
     try:
         vocab.check_budget(lists, budget)
         for i, names in enumerate(lists):
-            denied: list[str] = []
-            spans: list[str] = []
             try:
-                ids = vocab.resolve(names, budget)
-            except UnknownSymptomError as e:
-                if not free_text:
-                    raise RequestRejected("unknown_symptom", f"{_prefix(i, n)}{e}") from None
-                ids, denied, spans = _free_text(texts[i], budget, f"{_prefix(i, n)}{e}")
+                ids, denied, spans = _read_one(vocab, texts[i], names, budget, free_text)
+            except (UnknownSymptomError, NamesNoSymptom) as e:
+                reason = getattr(e, "reason", "unknown_symptom")
+                raise RequestRejected(reason, f"{_prefix(i, n)}{e}") from None
             except EmptySymptomsError as e:
                 if not allow_empty:
                     raise RequestRejected("empty_symptoms", f"{_prefix(i, n)}{e}") from None
-                ids = []
+                ids, denied, spans = [], [], []
             read.present.append([vocab.position(s) for s in ids])
             read.denied.append([vocab.position(s) for s in denied])
             read.not_understood.append(spans)
@@ -266,19 +264,57 @@ def _read(texts: Sequence[str], budget: FuzzyBudget, allow_empty: bool, free_tex
     return read
 
 
-def _free_text(text: str, budget: _RequestBudget, unknown: str) -> tuple[list, list, list]:
+def _read_one(
+    vocab: Vocabulary, text: str, names: list[str], budget: FuzzyBudget, free_text: bool
+) -> tuple[list[str], list[str], list[str]]:
+    """(present ids, denied ids, spans not understood) of one element: a list of names, else
+    (``free_text``) what the text says. A sentence is read as text at once; a list with an
+    unknown name is matched name by name first, then as text."""
+    if not (free_text and _sentence_like(vocab, names)):
+        try:
+            return vocab.resolve(names, budget), [], []
+        except UnknownSymptomError:
+            if not free_text:
+                raise
+    try:
+        return _free_text(text, budget)
+    except DeniesOnly:
+        raise
+    except NamesNoSymptom:  # name the unknown names, with close known ones, if names they are
+        return vocab.resolve(names, budget), [], []
+
+
+class NamesNoSymptom(ValueError):
+    """Free text that names no symptom the patient has."""
+
+    reason = "unknown_symptom"
+
+
+class DeniesOnly(NamesNoSymptom):
+    reason = "empty_symptoms"
+
+
+# A part of a list with this many words that is not a known name is read as a sentence at once
+# (no approximate matching of it as one name first: names have at most a few words).
+SENTENCE_WORDS = 3
+
+
+def _sentence_like(vocab: Vocabulary, names: Sequence[str]) -> bool:
+    return any(len(n.split()) >= SENTENCE_WORDS and vocab.exact(n) is None for n in names)
+
+
+def _free_text(text: str, budget: _RequestBudget) -> tuple[list, list, list]:
     """(present ids, denied ids, spans not understood) of a text that is not a list of names;
-    RequestRejected if it names no symptom the patient has."""
+    NamesNoSymptom if it names no symptom the patient has."""
     budget.spend_free_text(len(text))
     parsed = parse_symptoms(text)
     if not parsed.present:
         if parsed.absent:
-            raise RequestRejected(
-                "empty_symptoms",
+            raise DeniesOnly(
                 f"no symptom you have in this text, only ones you do not have "
-                f"({', '.join(parsed.absent)}): name at least one symptom you have",
+                f"({', '.join(parsed.absent)}): name at least one symptom you have"
             )
-        raise RequestRejected("unknown_symptom", unknown)
+        raise NamesNoSymptom(f"no symptom understood in '{_shown(text)}'")
     return list(parsed.present), list(parsed.absent), list(parsed.not_understood)
 
 

@@ -156,6 +156,11 @@ class Vocabulary:
             budget.spend()
         return _fuzzy_lookup(self, key)
 
+    def exact(self, name: str) -> str | None:
+        """The canonical id of ``name`` if it is an exact spelling (case, spaces, punctuation,
+        labels and aliases aside), else None: no approximate matching."""
+        return self._keys.get(_key(name))  # type: ignore[attr-defined]
+
     def needs_fuzzy(self, name: str) -> bool:
         """Whether ``lookup`` would match ``name`` approximately (and spend from a budget)."""
         key = _key(name)
