@@ -65,6 +65,9 @@ def build_app(
 
     with gr.Blocks(title=en.text("title"), analytics_enabled=False) as demo:
         outcome_state = gr.State(Outcome())
+        # Symptoms the person said they do not have (free text, "No" answers): sent as the
+        # request's `absent` input until they pick one again or start over.
+        denied_state = gr.State(())
         with gr.Row():
             with gr.Column(scale=4):
                 title = gr.Markdown(_title_md(DEFAULT_LANGUAGE), elem_id="sdx-title")
@@ -89,8 +92,9 @@ def build_app(
                 )
                 with gr.Row(equal_height=True):
                     free_text = gr.Textbox(
-                        label=en.text("free_text_label"),
-                        placeholder=en.text("free_text_placeholder"),
+                        label=en.text("describe_label"),
+                        placeholder=en.text("describe_placeholder"),
+                        max_length=callbacks.MAX_FREE_TEXT,
                         scale=3,
                         elem_id="sdx-free-text",
                     )
@@ -130,32 +134,42 @@ def build_app(
             line = callbacks.server_line(outcome, lang)
             return gr.skip() if line is None else line
 
-        def on_submit(present: list[str], lang: str):
+        def on_submit(present: list[str], denied: tuple[str, ...], lang: str):
             present, lang = callbacks.chosen_symptoms(present), callbacks.chosen_language(lang)
-            outcome = callbacks.diagnose(client, knowledge, present, (), top_k)
-            return [outcome, server_update(outcome, lang), *show(outcome, lang)]
+            absent = callbacks.denied_symptoms(denied)
+            outcome = callbacks.diagnose(client, knowledge, present, absent, top_k)
+            return [outcome, outcome.absent, server_update(outcome, lang), *show(outcome, lang)]
 
         def on_answer(has_it: bool):
-            def handler(present: list[str], outcome: Outcome, lang: str):
+            def handler(present: list[str], outcome: Outcome, denied: tuple[str, ...], lang: str):
                 present = callbacks.chosen_symptoms(present)
                 lang = callbacks.chosen_language(lang)
+                absent = callbacks.denied_symptoms(outcome.absent, denied)
                 new = callbacks.answer(
-                    client, knowledge, present, outcome.absent, outcome.question, has_it, top_k
+                    client, knowledge, present, absent, outcome.question, has_it, top_k
                 )
-                return [new, list(new.present), server_update(new, lang), *show(new, lang)]
+                return [
+                    new,
+                    new.absent,
+                    list(new.present),
+                    server_update(new, lang),
+                    *show(new, lang),
+                ]
 
             return handler
 
-        def on_free_text(text: str, present: list[str], lang: str):
+        def on_free_text(text: str, present: list[str], denied: tuple[str, ...], lang: str):
             text = text if isinstance(text, str) else ""
             present, lang = callbacks.chosen_symptoms(present), callbacks.chosen_language(lang)
-            chosen, message = callbacks.add_free_text(text, present, lang)
-            return chosen, message, ""
+            chosen, absent, message = callbacks.add_free_text(
+                text, present, callbacks.denied_symptoms(denied), lang
+            )
+            return chosen, absent, message, ""
 
         def on_clear(lang: str):
             lang = callbacks.chosen_language(lang)
             outcome = Outcome()
-            return [outcome, [], "", "", *show(outcome, lang)]
+            return [outcome, (), [], "", "", *show(outcome, lang)]
 
         def on_language(lang: str, outcome: Outcome):
             lang = callbacks.chosen_language(lang)
@@ -170,7 +184,7 @@ def build_app(
                     info=tr.text("picker_info"),
                 ),
                 gr.Textbox(
-                    label=tr.text("free_text_label"), placeholder=tr.text("free_text_placeholder")
+                    label=tr.text("describe_label"), placeholder=tr.text("describe_placeholder")
                 ),
                 gr.Button(tr.text("add_text_button")),
                 gr.Button(tr.text("submit")),
@@ -184,31 +198,31 @@ def build_app(
 
         submit.click(
             on_submit,
-            [picker, language],
-            [outcome_state, server, *view_outputs],
+            [picker, denied_state, language],
+            [outcome_state, denied_state, server, *view_outputs],
             api_name="diagnose",
             preprocess=False,
         )
         for button, has_it, api_name in ((yes, True, "answer_yes"), (no, False, "answer_no")):
             button.click(
                 on_answer(has_it),
-                [picker, outcome_state, language],
-                [outcome_state, picker, server, *view_outputs],
+                [picker, outcome_state, denied_state, language],
+                [outcome_state, denied_state, picker, server, *view_outputs],
                 api_name=api_name,
                 preprocess=False,
             )
         gr.on(
             [add_text.click, free_text.submit],
             on_free_text,
-            [free_text, picker, language],
-            [picker, understood, free_text],
+            [free_text, picker, denied_state, language],
+            [picker, denied_state, understood, free_text],
             api_name="free_text",
             preprocess=False,
         )
         clear.click(
             on_clear,
             [language],
-            [outcome_state, picker, understood, free_text, *view_outputs],
+            [outcome_state, denied_state, picker, understood, free_text, *view_outputs],
             api_name="clear",
             preprocess=False,
         )

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from symptom_dx import contract
+from symptom_dx.free_text import parse_symptoms
 from symptom_dx.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translations, translations
 from symptom_dx.knowledge import URGENT_SEVERITY, Knowledge
 from symptom_dx.vocabulary import vocabulary
@@ -101,6 +102,11 @@ def chosen_language(value: object) -> str:
     return value if isinstance(value, str) and value in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def denied_symptoms(*groups: Sequence[str] | None) -> tuple[str, ...]:
+    """The selectable ids of ``groups`` (the page's denied symptoms), once each, in order."""
+    return tuple(dict.fromkeys(s for group in groups for s in chosen_symptoms(group)))
+
+
 def _selectable_ids() -> frozenset[str]:
     return frozenset(s.id for s in vocabulary().selectable)
 
@@ -119,28 +125,52 @@ def picker_choices(language: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
 
 
 def add_free_text(
-    text: str, chosen: Sequence[str] | None, language: str = DEFAULT_LANGUAGE
-) -> tuple[list[str], str]:
-    """Match free text to symptoms; returns (chosen ids with the new ones added, message).
+    text: str,
+    chosen: Sequence[str] | None,
+    denied: Sequence[str] | None = (),
+    language: str = DEFAULT_LANGUAGE,
+) -> tuple[list[str], tuple[str, ...], str]:
+    """Read free text into symptoms; returns (chosen ids, denied ids, message).
 
-    The message (markdown) names what was understood and what was not, in ``language``.
+    ``symptom_dx.free_text.parse_symptoms`` reads sentences and lists, English or Korean (mixed
+    text too, so the page's language is not passed as a hint), with negation. Symptoms the text
+    says a person has are added to ``chosen`` (and are no longer denied); those it says they do
+    not have are taken out of ``chosen`` and added to ``denied``, which the next submission sends
+    as the request's ``absent`` input. Picking a denied symptom again overrides the denial
+    (``diagnose`` drops a denied symptom that is also present). The message (markdown) says, in
+    ``language``, what was understood, what was not and what was denied.
     """
     tr = translations(language)
     chosen = list(chosen or [])
-    # A person types a few symptoms; a pasted essay is cut short rather than matched slowly.
-    ids, missed = tr.understand((text or "")[:MAX_FREE_TEXT])
-    REQUESTS.labels("free_text", "ok" if ids else "not_understood").inc()
-    for sid in ids:
+    denied = [s for s in (denied or ()) if s not in chosen]
+    # A person types a few sentences; a pasted essay is cut short rather than read slowly.
+    parsed = parse_symptoms((text or "")[:MAX_FREE_TEXT])
+    selectable = _selectable_ids()
+    present = [s for s in parsed.present if s in selectable]
+    absent = [s for s in parsed.absent if s in selectable]
+    understood = present or absent
+    REQUESTS.labels("free_text", "ok" if understood else "not_understood").inc()
+    for sid in present:
         if sid not in chosen:
             chosen.append(sid)
+        if sid in denied:
+            denied.remove(sid)
+    for sid in absent:
+        if sid in chosen:
+            chosen.remove(sid)
+        if sid not in denied:
+            denied.append(sid)
     lines = []
-    if ids:
-        lines.append(tr.text("understood", items=", ".join(tr.symptom(s) for s in ids)))
-    if missed:
-        lines.append(tr.text("not_understood", items=", ".join(f'"{m}"' for m in missed)))
-    if not ids and not missed:
+    if present:
+        lines.append(tr.text("understood", items=", ".join(tr.symptom(s) for s in present)))
+    if parsed.not_understood:
+        missed = ", ".join(f'"{m}"' for m in parsed.not_understood)
+        lines.append(tr.text("not_understood", items=missed))
+    if absent:
+        lines.append(tr.text("text_denied", items=", ".join(tr.symptom(s) for s in absent)))
+    if not understood and not parsed.not_understood:
         lines.append(tr.text("nothing_understood"))
-    return chosen, "\n\n".join(_md_escape(line) for line in lines)
+    return chosen, tuple(denied), "\n\n".join(_md_escape(line) for line in lines)
 
 
 # -- asking the model ---------------------------------------------------------------------------

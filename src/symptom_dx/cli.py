@@ -3,7 +3,7 @@ served model on a cluster.
 
 symptom-dx validate Training.csv     # exit 1 and one line per problem if it breaks the contract
 symptom-dx stats Training.csv        # rows, distinct patterns, balance (JSON)
-symptom-dx symptoms "itchy skin, skin rashh, fever"
+symptom-dx symptoms [--json] "keep throwing up and my head hurts, no fever"
 symptom-dx deploy [--version N]      # serve the champion (or version N), verified live
 symptom-dx rollback                  # serve the version deployed before, verified live
 symptom-dx status                    # what is served, which version, the aliases (JSON)
@@ -52,16 +52,71 @@ def stats(path: CsvPath) -> None:
         raise typer.Exit(1) from None
 
 
-@app.command()
-def symptoms(text: Annotated[str, typer.Argument(help="comma-separated symptom names")]) -> None:
-    """Show how free text maps to canonical symptom ids."""
-    ids, missed = vocabulary().understand(text)
-    for sid in ids:
-        typer.echo(f"{sid}\t{vocabulary().label(sid)}")
-    for phrase in missed:
-        close = ", ".join(vocabulary().suggestions(phrase)) or "no close name"
+# Typer keeps a docstring's single line breaks: the help is written as whole paragraphs.
+SYMPTOMS_HELP = "\n\n".join(
+    (
+        "Show how free text (English or Korean, sentences or a list) maps to canonical symptom "
+        "ids: what a person has and what they say they do not have.",
+        "Prints one line per symptom understood (id, tab, label), then one per symptom the "
+        "text denies (no, tab, id, tab, label); parts not understood go to stderr with close "
+        "names. Exit 0 when all of the text was understood, 1 when a part was not understood "
+        "or no symptom was found.",
+        'With --json: prints only {"present": ids, "absent": ids, "not_understood": spans} '
+        "on one line and exits 0 when at least one symptom was found (present or denied), 1 "
+        "when none was (the object is printed either way).",
+        "Exit 2, with one line on stderr, when the text cannot be read: longer than the "
+        "contract's limit for one element (symptom_dx.contract.MAX_ELEMENT_CHARS), or Korean "
+        "without the Korean analyser (the 'text' extra) installed.",
+    )
+)
+
+
+@app.command(
+    help=SYMPTOMS_HELP, short_help="Show how free text maps to symptom ids, present and denied."
+)
+def symptoms(
+    text: Annotated[
+        str, typer.Argument(help="what a person says, English or Korean: sentences or a list")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print a JSON object instead (see above)")
+    ] = False,
+) -> None:
+    """Show how free text maps to canonical symptom ids (see SYMPTOMS_HELP)."""
+    from symptom_dx.contract import MAX_ELEMENT_CHARS
+    from symptom_dx.free_text import parse_symptoms
+
+    if len(text) > MAX_ELEMENT_CHARS:
+        typer.echo(
+            f"error: the text has {len(text)} characters; at most {MAX_ELEMENT_CHARS} are read",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        parsed = parse_symptoms(text)
+    except SymptomDxError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    found = bool(parsed.present or parsed.absent)
+    if as_json:
+        answer = {
+            "present": list(parsed.present),
+            "absent": list(parsed.absent),
+            "not_understood": list(parsed.not_understood),
+        }
+        typer.echo(json.dumps(answer, ensure_ascii=False))
+        raise typer.Exit(0 if found else 1)
+    vocab = vocabulary()
+    for sid in parsed.present:
+        typer.echo(f"{sid}\t{vocab.label(sid)}")
+    for sid in parsed.absent:
+        typer.echo(f"no\t{sid}\t{vocab.label(sid)}")
+    for phrase in parsed.not_understood:
+        close = ", ".join(vocab.suggestions(phrase)) or "no close name"
         typer.echo(f"not understood: {phrase!r} ({close})", err=True)
-    if missed:
+    if not found and not parsed.not_understood:
+        typer.echo("no symptom found in the text", err=True)
+    if parsed.not_understood or not found:
         raise typer.Exit(1)
 
 

@@ -91,5 +91,3 @@ def nothing_left(run_id: str, ports: dict[str, int], timeout: float = 30) -> Non
 def infer(model_url: str, symptoms: str) -> httpx.Response:
     body = {"inputs": [{"name": "symptoms", "datatype": "BYTES", "shape": [1], "data": [symptoms]}]}
     return httpx.post(f"{model_url}/v2/models/disease-classifier/infer", json=body, timeout=5)
-
-

@@ -1,5 +1,6 @@
 """The page in a real headless Chromium: pick, submit, read, answer, switch language, and see
-the model server go down and come back. Saves test-artifacts/ui.png (and ui-server-down.png).
+the model server go down and come back; describe symptoms in English and Korean sentences with a
+negation. Saves test-artifacts/ui.png (and ui-server-down.png, ui-free-text.png).
 """
 
 from __future__ import annotations
@@ -118,3 +119,53 @@ def test_symptom_form_in_a_browser(stack, page, trained_model_dir):
     assert page.locator("#sdx-status").inner_text().strip() == ""
     page.locator("#sdx-server").get_by_text("모델 서버: 정상.").wait_for()
     assert time.monotonic() - started < 90
+
+
+def describe(page, text: str) -> str:
+    """Type ``text`` into the free-text box, add it, and return what the page says it read."""
+    box = page.locator("#sdx-free-text textarea")
+    box.fill(text)
+    page.locator("#sdx-add-text").click()
+    said = page.locator("#sdx-understood")
+    page.wait_for_function(
+        "() => document.querySelector('#sdx-free-text textarea').value === ''"
+        " && document.querySelector('#sdx-understood').innerText.trim() !== ''"
+    )
+    return said.inner_text()
+
+
+def test_sentences_with_a_negation_in_english_and_korean(stack, page):
+    """Free text read by ``parse_symptoms``: symptoms said are picked, the one denied is shown
+    and sent as ``absent``, and the page ranks; then the same in Korean."""
+    started = time.monotonic()
+    page.goto(stack["ui"].url)
+    page.get_by_text("Model server: ready.").wait_for()
+
+    said = describe(page, "I've been throwing up and have a bad headache but no fever")
+    assert "Understood: Vomiting, Headache." in said
+    assert "You said you do not have: High fever." in said
+    assert "Not understood" not in said
+    assert chips(page) == ["Vomiting", "Headache"]
+    page.locator("#sdx-submit").click()
+    page.locator("#sdx-ranking li").first.wait_for()
+    assert page.locator("#sdx-ranking li").count() == 5
+    # the denial went with the request: the result says it was taken into account
+    page.locator("#sdx-notes").get_by_text("You said you do not have: High fever.").wait_for()
+
+    page.locator("#sdx-clear").click()
+    page.wait_for_function("() => !document.querySelector('#sdx-picker .token')")
+    page.locator("#sdx-language").get_by_text("한국어").click()
+    page.get_by_text("증상 확인 도우미").wait_for()
+    said = describe(page, "머리가 아프고 토했어요, 열은 없어요")
+    assert "인식한 증상: 두통, 구토." in said
+    assert "없다고 한 증상: 고열." in said
+    assert "인식하지 못한" not in said
+    assert chips(page) == ["두통", "구토"]
+    page.locator("#sdx-submit").click()
+    page.locator("#sdx-ranking li").first.wait_for()
+    assert page.locator("#sdx-ranking li").count() == 5
+    assert "가능성 높은 질환" in page.locator("#sdx-ranking").inner_text()
+    page.locator("#sdx-notes").get_by_text("없다고 답한 증상: 고열.").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-free-text.png"), full_page=True)
+    assert time.monotonic() - started < 45

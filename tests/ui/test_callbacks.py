@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import httpx
+
+from symptom_dx import contract
 from symptom_dx.local.services import LOOPBACK, free_port
 from symptom_dx.vocabulary import vocabulary
 from ui import callbacks
@@ -27,13 +31,75 @@ def test_picker_shows_display_names_of_the_domain_vocabulary():
 
 
 def test_free_text_reports_what_was_and_was_not_understood():
-    chosen, message = callbacks.add_free_text("itchy skin, rash, purple elbows", ["cough"], "en")
+    chosen, denied, message = callbacks.add_free_text(
+        "itchy skin, rash, purple elbows", ["cough"], (), "en"
+    )
     assert chosen == ["cough", "itching", "skin_rash"]
+    assert denied == ()
     assert "Understood: Itching, Skin rash" in message
     assert 'Not understood: "purple elbows"' in message
-    chosen, message = callbacks.add_free_text("고열, 기침", [], "ko")
+    chosen, denied, message = callbacks.add_free_text("고열, 기침", [], (), "ko")
     assert chosen == ["high_fever", "cough"]
     assert "인식한 증상: 고열, 기침" in message
+    _, _, message = callbacks.add_free_text("   ", [], (), "en")
+    assert message == "No known symptom found in the text."
+
+
+def test_free_text_sentences_with_negation_add_and_deny():
+    text = "I've been throwing up and have a bad headache but no fever"
+    # a fever picked before is taken out of the picker and kept as denied
+    chosen, denied, message = callbacks.add_free_text(text, ["high_fever", "cough"], (), "en")
+    assert chosen == ["cough", "vomiting", "headache"]
+    assert denied == ("high_fever",)
+    assert message.splitlines()[0] == "Understood: Vomiting, Headache."
+    assert "You said you do not have: High fever." in message
+    # Korean sentences, the labels in the page's language (which is no more than a hint)
+    for language, understood, no in (
+        ("ko", "인식한 증상: 두통, 구토.", "없다고 한 증상: 고열."),
+        ("en", "Understood: Headache, Vomiting.", "You said you do not have: High fever."),
+    ):
+        chosen, denied, message = callbacks.add_free_text(
+            "머리가 아프고 토했어요, 열은 없어요", [], (), language
+        )
+        assert (chosen, denied) == (["headache", "vomiting"], ("high_fever",))
+        assert understood in message and no in message
+    # saying it after all undoes the denial; picking it again is seen by diagnose
+    chosen, denied, _ = callbacks.add_free_text("I do have a fever", chosen, denied, "en")
+    assert (chosen, denied) == (["headache", "vomiting", "high_fever"], ())
+    _, denied, _ = callbacks.add_free_text("no cough", [], ("high_fever",), "en")
+    assert denied == ("high_fever", "cough")
+
+
+def test_free_text_is_bounded_and_escaped():
+    long = "headache " + "x" * 5000 + " no fever"
+    chosen, denied, _ = callbacks.add_free_text(long, [], (), "en")
+    assert chosen == ["headache"] and denied == ()  # past MAX_FREE_TEXT nothing is read
+    _, _, message = callbacks.add_free_text("headache, zz_qx#1", [], (), "en")
+    assert '"zz\\_qx\\#1"' in message  # markdown in what was typed is shown as typed
+
+
+def test_denied_symptoms_reach_the_model_as_absent(v2_transport, knowledge):
+    bodies = []
+
+    def recording(request):
+        bodies.append(json.loads(request.content or b"{}"))
+        return v2_transport.handle_request(request)
+
+    with ModelClient("http://model-server", transport=httpx.MockTransport(recording)) as client:
+        chosen, denied, _ = callbacks.add_free_text(
+            "I've been throwing up and have a bad headache but no fever", [], (), "en"
+        )
+        outcome = callbacks.diagnose(client, knowledge, chosen, callbacks.denied_symptoms(denied))
+        assert outcome.status == OK and outcome.absent == ("high_fever",)
+        inputs = {i["name"]: i["data"] for i in bodies[-1]["inputs"]}
+        assert contract.split_list(inputs["symptoms"][0]) == ("vomiting", "headache")
+        assert contract.split_list(inputs["absent"][0]) == ("high_fever",)
+        notes = callbacks.render(outcome, knowledge).notes_html
+        assert "You said you do not have: High fever" in notes
+        # a denied symptom picked again is present, not absent
+        again = callbacks.diagnose(client, knowledge, [*chosen, "high_fever"], denied)
+        assert again.absent == () and "high_fever" in again.present
+        assert "absent" not in {i["name"] for i in bodies[-1]["inputs"]}
 
 
 def test_diagnose_ranks_and_compares(client, knowledge):

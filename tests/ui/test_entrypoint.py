@@ -1,5 +1,6 @@
 """``python -m ui`` (the Dockerfile's entrypoint) as a real process with a real model server:
-settings, page, metrics, and no symptom text in either log whatever a client sends."""
+settings, page, metrics, free text with Kiwi loaded at start-up within the pod's memory, and no
+symptom text in either log whatever a client sends."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import time
 import httpx
 import numpy as np
 import pytest
+import yaml
 from kserve import InferenceGRPCClient, InferInput, InferRequest
+from testkit import REPO
 
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
@@ -92,6 +95,7 @@ def test_no_symptom_text_in_any_log(ui, model_server):
     client.predict([MARKER, "itching"], "en", api_name="/diagnose")
     client.predict([MARKER], "ko", api_name="/diagnose")
     client.predict(MARKER, [MARKER], MARKER, api_name="/free_text")
+    client.predict(f"{MARKER} 머리가 아프고 {MARKER}이 없어요", [], "ko", api_name="/free_text")
     client.predict(MARKER, api_name="/clear")
     _plant_in_the_model_server(model_server.url, model_server.extra["grpc"])
     time.sleep(0.5)
@@ -99,3 +103,43 @@ def test_no_symptom_text_in_any_log(ui, model_server):
         text = log.read_text()
         assert MARKER not in text and "zzqx" not in text, log
         assert "Traceback" not in text, log
+
+
+def _memory_limit_mib() -> float:
+    manifest = yaml.safe_load((REPO / "manifests/ui/deployment.yaml").read_text())
+    [container] = manifest["spec"]["template"]["spec"]["containers"]
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith(("Mi", "Gi")), limit
+    return float(limit[:-2]) * (1024 if limit.endswith("Gi") else 1)
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_free_text_korean_is_warm_and_fits_the_pod(ui):
+    """Kiwi is loaded at start-up (after the page listens), the page reads English and Korean
+    sentences with a negation, and the process stays well inside the pod's memory limit."""
+    from gradio_client import Client
+
+    deadline = time.monotonic() + 30
+    while "free text: English and Korean ready" not in ui.log_path.read_text():
+        assert time.monotonic() < deadline, "Kiwi was not loaded at start-up"
+        time.sleep(0.2)
+    client = Client(ui.url, verbose=False, download_files=False)
+    chosen, message, box = client.predict(
+        "머리가 아프고 토했어요, 열은 없어요", ["high_fever"], "en", api_name="/free_text"
+    )
+    assert (chosen, box) == (["headache", "vomiting"], "")
+    assert "Understood: Headache, Vomiting." in message
+    assert "You said you do not have: High fever." in message
+    english = "I've been throwing up and have a bad headache but no fever"
+    chosen, message, _ = client.predict(english, [], "ko", api_name="/free_text")
+    assert chosen == ["vomiting", "headache"]
+    assert "인식한 증상: 구토, 두통." in message and "없다고 한 증상: 고열." in message
+    rss, limit = _rss_mib(ui.proc.pid), _memory_limit_mib()
+    assert rss < 0.8 * limit, f"the UI uses {rss:.0f} MiB, its pod may use {limit:.0f} MiB"
