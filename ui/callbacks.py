@@ -224,8 +224,11 @@ def answer(
 
 
 def thin_reasons(present: Sequence[str], prediction: Prediction) -> tuple[str, ...]:
-    """Why the input is too thin to separate the candidates ("few", "unsure"), if it is."""
+    """Why the input is too thin to separate the candidates ("few", "unsure"), or fits no
+    disease pattern ("no_pattern"), if it does."""
     reasons = []
+    if prediction.out_of_pattern:
+        reasons.append("no_pattern")
     if len(present) < MIN_SYMPTOMS:
         reasons.append("few")
     probs = [c.probability for c in prediction.candidates] + [0.0, 0.0]
@@ -274,6 +277,8 @@ def render(outcome: Outcome, knowledge: Knowledge, language: str = DEFAULT_LANGU
     candidates = outcome.prediction.candidates
     if outcome.thin:
         lines = []
+        if "no_pattern" in outcome.thin:
+            lines.append(tr.text("thin_no_pattern"))
         if "few" in outcome.thin:
             lines.append(tr.text("thin_few", count=len(outcome.present), minimum=MIN_SYMPTOMS))
         if "unsure" in outcome.thin:

@@ -41,6 +41,8 @@ class Candidate:
 class Prediction:
     candidates: tuple[Candidate, ...]
     next_question: str | None  # a canonical symptom id, or None when nothing is left to ask
+    # the symptoms fit no disease pattern the model knows ("none of these fits")
+    out_of_pattern: bool = False
 
 
 class ModelClient:
@@ -146,12 +148,14 @@ def _parse_prediction(answer: dict[str, Any]) -> Prediction:
     if not len(diseases) == len(probabilities) == len(supporting) == len(missing):
         raise ValueError("output tensors have different widths")
     question = outputs.get(contract.NEXT_QUESTION.name, {}).get("data") or [""]
+    flagged = outputs.get(contract.OUT_OF_PATTERN.name, {}).get("data") or [False]
     return Prediction(
         candidates=tuple(
             Candidate(d, p, contract.split_list(s), contract.split_list(m))
             for d, p, s, m in zip(diseases, probabilities, supporting, missing, strict=True)
         ),
         next_question=str(question[0]) or None,
+        out_of_pattern=bool(flagged[0]),
     )
 
 

@@ -266,7 +266,7 @@ class SymptomClassifier:
         if len(present) == 1:  # the hottest path: one patient, no arrays of rows
             denied = list(absent[0]) if absent else []
             top, probabilities, question = self._rank_one(present[0], top_k, denied, proba)
-            supporting, missing = self._explain_one(set(present[0]), top)
+            supporting, missing = self._explain_one(set(present[0]), top, denied)
             return [
                 Differential(
                     diseases=[self.classes[c] for c in top],
@@ -278,7 +278,7 @@ class SymptomClassifier:
                 )
             ]
         ranked = self.rank_arrays(present, top_k, absent, proba)
-        supporting, missing = self.explain(present, ranked.top)
+        supporting, missing = self.explain(present, ranked.top, absent)
         ids = self._ids
         questions = [ids[q] if q >= 0 else None for q in ranked.next_question.tolist()]
         return [
@@ -353,21 +353,25 @@ class SymptomClassifier:
         return top.tolist(), p[top].tolist(), self._next_position(p, [*given, *denied])
 
     def explain(
-        self, present: Sequence[Sequence[int]], top: np.ndarray
+        self,
+        present: Sequence[Sequence[int]],
+        top: np.ndarray,
+        absent: Sequence[Sequence[int]] | None = None,
     ) -> tuple[list[list[list[str]]], list[list[list[str]]]]:
         """(supporting, missing) for each patient and each of its ``top`` classes ([N, k]): the
-        given symptoms typical of the class (by position) / its typical symptoms not given
-        (most typical first)."""
+        given symptoms typical of the class (by position) / its typical symptoms neither given
+        nor denied (most typical first)."""
         supporting: list[list[list[str]]] = []
         missing: list[list[list[str]]] = []
-        for given, classes in zip(present, top.tolist(), strict=True):
-            row_supporting, row_missing = self._explain_one(set(given), classes)
+        denied_rows = absent or [()] * len(present)
+        for given, classes, denied in zip(present, top.tolist(), denied_rows, strict=True):
+            row_supporting, row_missing = self._explain_one(set(given), classes, denied)
             supporting.append(row_supporting)
             missing.append(row_missing)
         return supporting, missing
 
     def _explain_one(
-        self, given: set[int], classes: list[int]
+        self, given: set[int], classes: list[int], denied: Sequence[int] = ()
     ) -> tuple[list[list[str]], list[list[str]]]:
         # Plain Python over precomputed per-class tables: ``missing`` is the class's list with
         # the supporting ids removed (C-level copy and removes, vs. a comprehension with set
@@ -375,6 +379,7 @@ class SymptomClassifier:
         # back into lists (bench/rank_bench.py).
         ids = self._ids
         given_sorted = sorted(given)
+        denied_ids = {ids[j] for j in denied}
         supporting: list[list[str]] = []
         missing: list[list[str]] = []
         for c in classes:
@@ -383,12 +388,18 @@ class SymptomClassifier:
             absent = self._typical_ids_by_share[c].copy()
             for name in found:
                 absent.remove(name)
+            if denied:  # a symptom the patient denied is not missing: it was asked
+                absent = [name for name in absent if name not in denied_ids]
             supporting.append(found)
             missing.append(absent)
         return supporting, missing
 
     def explain_joined(
-        self, present: Sequence[Sequence[int]], top: np.ndarray, separator: str = ","
+        self,
+        present: Sequence[Sequence[int]],
+        top: np.ndarray,
+        separator: str = ",",
+        absent: Sequence[Sequence[int]] | None = None,
     ) -> tuple[list[str], list[str]]:
         """``explain`` as the contract's SUPPORTING and MISSING tensors hold it: flat lists of
         N * k strings (row-major), each list joined by ``separator``, no nested lists built."""
@@ -400,17 +411,23 @@ class SymptomClassifier:
         join = separator.join
         supporting: list[str] = []
         missing: list[str] = []
-        for given_positions, classes in zip(present, top.tolist(), strict=True):
+        denied_rows = absent or [()] * len(present)
+        for given_positions, classes, denied in zip(
+            present, top.tolist(), denied_rows, strict=True
+        ):
             given_sorted = sorted(set(given_positions))
+            denied_ids = {ids[j] for j in denied}
             for c in classes:
                 typical = self._typical_sets[c]
                 found = [ids[j] for j in given_sorted if j in typical]
-                if found:
-                    absent = self._typical_ids_by_share[c].copy()
+                if found or denied_ids:
+                    absent_ids = self._typical_ids_by_share[c].copy()
                     for name in found:
-                        absent.remove(name)
+                        absent_ids.remove(name)
+                    if denied_ids:
+                        absent_ids = [name for name in absent_ids if name not in denied_ids]
                     supporting.append(join(found))
-                    missing.append(join(absent))
+                    missing.append(join(absent_ids))
                 else:  # the whole list, joined once per model
                     supporting.append("")
                     missing.append(joined[c])

@@ -8,6 +8,7 @@ import re
 import httpx
 
 from symptom_dx import contract
+from symptom_dx.i18n import translations
 from symptom_dx.local.services import LOOPBACK, free_port
 from symptom_dx.vocabulary import vocabulary
 from ui import callbacks
@@ -212,3 +213,18 @@ def test_the_page_keeps_only_what_it_offers():
     assert callbacks.chosen_language("ko") == "ko"
     assert callbacks.chosen_language("zzqx") == callbacks.DEFAULT_LANGUAGE
     assert callbacks.chosen_language(["ko"]) == callbacks.DEFAULT_LANGUAGE
+
+
+def test_symptoms_that_fit_no_pattern_are_said_to_fit_nothing(client, knowledge):
+    """'None of these fits': the model server flags three symptoms no condition has together,
+    and the page says so in the person's language instead of presenting a first place."""
+    odd = ["itching", "chest_pain", "irregular_sugar_level"]
+    outcome = callbacks.diagnose(client, knowledge, odd)
+    assert outcome.prediction.out_of_pattern and "no_pattern" in outcome.thin
+    for language in ("en", "ko"):
+        view = callbacks.render(outcome, knowledge, language)
+        assert translations(language).text("thin_no_pattern") in view.notes_html
+    typical = callbacks.diagnose(
+        client, knowledge, ["itching", "skin_rash", "nodal_skin_eruptions"]
+    )
+    assert not typical.prediction.out_of_pattern

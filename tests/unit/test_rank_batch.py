@@ -76,7 +76,14 @@ def reference_rank(
         for c in top:
             typical = model._typical_sets[c]
             supporting.append([ids[j] for j in given_sorted if j in typical])
-            missing.append([ids[j] for j in model._typical_by_share[c] if j not in given_set])
+            # (unlike the old rank: a symptom the patient denied is not missing, it was asked)
+            missing.append(
+                [
+                    ids[j]
+                    for j in model._typical_by_share[c]
+                    if j not in given_set and j not in denied
+                ]
+            )
         asked = np.zeros(model.profiles.shape[1], dtype=bool)
         asked[given_sorted] = True
         asked[denied] = True
@@ -244,12 +251,12 @@ def test_rank_arrays_is_rank_as_arrays(model, patterns):
             assert ranked.probabilities[i].tolist() == pytest.approx(d.probabilities, abs=1e-12)
             q = int(ranked.next_question[i])
             assert (ids[q] if q >= 0 else None) == d.next_question
-        supporting, missing = model.explain(present[:rows], ranked.top)
+        supporting, missing = model.explain(present[:rows], ranked.top, absent[:rows])
         differentials = model.rank(present[:rows], 5, absent[:rows])
         assert [d.supporting for d in differentials] == supporting
         assert [d.missing for d in differentials] == missing
         for separator in (",", "|"):
-            joined = model.explain_joined(present[:rows], ranked.top, separator)
+            joined = model.explain_joined(present[:rows], ranked.top, separator, absent[:rows])
             assert joined == (
                 [separator.join(s) for d in differentials for s in d.supporting],
                 [separator.join(m) for d in differentials for m in d.missing],
