@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -97,10 +96,12 @@ class DiseaseClassifier(Model):
         self.metrics = metrics.ModelMetrics(self.name, classifier.classes, classifier.reference)
         self.classifier = classifier
         # Warm the caches (vocabulary, the free-text lexicon, numpy kernels) so the first
-        # request is not the slow one; Korean analysis (Kiwi: 1-3 s) loads in the background.
+        # request is not the slow one. Korean analysis loads here too, before the server is
+        # ready: loading Kiwi (1-3 s) holds the GIL up to ~0.5 s at a time, which would stall
+        # every request of a server already answering.
         warm = Tensor(contract.SYMPTOMS.name, contract.BYTES, [2], ["itching", "a bad cough"])
         self.rank(self.decode([warm], None), record=False)
-        threading.Thread(target=parse_symptoms, args=("열이 나요",), daemon=True).start()
+        parse_symptoms("열이 나요")
         self.ready = True
         return self.ready
 
