@@ -118,11 +118,13 @@ class Vocabulary:
         object.__setattr__(self, "_keys", keys)
         object.__setattr__(self, "_key_list", list(keys))  # what fuzzy matching scans
         object.__setattr__(self, "_index", {s.id: s.position for s in self.symptoms})
+        object.__setattr__(self, "_ids", tuple(s.id for s in self.symptoms))
 
     # -- lookups ------------------------------------------------------------------------------
     @property
     def ids(self) -> tuple[str, ...]:
-        return tuple(s.id for s in self.symptoms)
+        """The ids in feature order (built once: servers read it on every request)."""
+        return self._ids  # type: ignore[attr-defined]
 
     @property
     def size(self) -> int:
