@@ -21,7 +21,7 @@ from kserve.errors import InvalidInput
 from symptom_dx import contract
 from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
 from symptom_dx.features import decode, fold_duplicates
-from symptom_dx.free_text import parse_symptoms
+from symptom_dx.free_text import HANGUL, parse_symptoms
 from symptom_dx.model import Differential
 from symptom_dx.vocabulary import (
     FuzzyBudget,
@@ -63,8 +63,8 @@ class _RequestBudget(FuzzyBudget):
         super().__init__(contract.MAX_INEXACT_NAMES)
         self.free_text_chars = 0
 
-    def spend_free_text(self, chars: int) -> None:
-        self.free_text_chars += chars
+    def spend_free_text(self, text: str) -> None:
+        self.free_text_chars += len(text)
         if self.free_text_chars > contract.MAX_FREE_TEXT_CHARS:
             raise RequestRejected(
                 "too_much_free_text",
@@ -74,11 +74,20 @@ class _RequestBudget(FuzzyBudget):
 
 
 class _ExactOnly(_RequestBudget):
+    """Decoding on the event loop: no approximate matching of names, and no more free text
+    than a short English sentence or two (~40 us per 100 characters); Korean text goes to the
+    worker (Kiwi)."""
+
     def spend(self) -> None:
         raise NeedsFuzzyMatching()
 
-    def spend_free_text(self, chars: int) -> None:
-        raise NeedsFuzzyMatching()
+    def spend_free_text(self, text: str) -> None:
+        super().spend_free_text(text)
+        if self.free_text_chars > INLINE_FREE_TEXT_CHARS or HANGUL.search(text):
+            raise NeedsFuzzyMatching()
+
+
+INLINE_FREE_TEXT_CHARS = 512
 
 
 class RequestRejected(InvalidInput):
@@ -306,7 +315,7 @@ def _sentence_like(vocab: Vocabulary, names: Sequence[str]) -> bool:
 def _free_text(text: str, budget: _RequestBudget) -> tuple[list, list, list]:
     """(present ids, denied ids, spans not understood) of a text that is not a list of names;
     NamesNoSymptom if it names no symptom the patient has."""
-    budget.spend_free_text(len(text))
+    budget.spend_free_text(text)
     parsed = parse_symptoms(text)
     if not parsed.present:
         if parsed.absent:
