@@ -27,6 +27,7 @@ from symptom_dx.contract import MODEL_NAME, SYMPTOMS
 from symptom_dx.local.services import free_port
 from symptom_dx.vocabulary import vocabulary
 
+REPO = Path(__file__).resolve().parents[1]
 PATIENTS = 4
 NAMES = 300
 
@@ -90,7 +91,10 @@ def main() -> int:
         from symptom_dx.dataset import load_dataset
         from symptom_dx.steps import train_default_candidate
 
-        data = Path(os.environ.get("DATA_DIR") or kaggle.download(Path("data/downloads/kaggle")))
+        data = Path(
+            os.environ.get("DATA_DIR")
+            or kaggle.download(REPO / "data" / "downloads" / "kaggle-disease-prediction")
+        )
         model, _ = train_default_candidate(load_dataset(data / "Training.csv"))
         model_dir = model.save(work / "model")
     print(f"near-miss body: {len(httpx.Request('POST', '/', json=near_miss_body()).content)} bytes")

@@ -38,7 +38,7 @@ from symptom_dx.local.services import (
     start_mlflow,
     start_s3,
 )
-from symptom_dx.settings import MODEL_NAME
+from symptom_dx.settings import MODEL_NAME, S3Settings
 
 # make run works in the checkout: state and downloads stay beside the code (both git-ignored).
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +65,9 @@ class LocalRunSettings(BaseSettings):
     prometheus_interval: str = Field("", validation_alias="PROMETHEUS_INTERVAL")
     # Pipeline runs whose outputs stay under .state/pipeline-root (~60 MB each).
     runs_kept: int = Field(3, ge=1, validation_alias="PIPELINE_RUNS_KEPT")
-    bucket: str = Field("symptom-dx", validation_alias="SYMPTOM_DX_BUCKET")
+    bucket: str = Field(  # symptom_dx's, which terraform and manifests/ name too
+        S3Settings.model_fields["bucket"].default, validation_alias="SYMPTOM_DX_BUCKET"
+    )
     # "docker": every step runs in the components image (kfp.local.DockerRunner), as on a
     # cluster; "subprocess": in this virtual environment.
     runner: Literal["subprocess", "docker"] = Field("subprocess", validation_alias="KFP_RUNNER")

@@ -38,7 +38,7 @@ class S3Settings(BaseSettings):
     access_key: SecretStr = Field(SecretStr(""), validation_alias="AWS_ACCESS_KEY_ID")
     secret_key: SecretStr = Field(SecretStr(""), validation_alias="AWS_SECRET_ACCESS_KEY")
     region: str = Field("us-east-1", validation_alias="AWS_DEFAULT_REGION")
-    bucket: str = Field("symptom-dx", validation_alias="SYMPTOM_DX_BUCKET")
+    bucket: str = Field("symptom-dx-models", validation_alias="SYMPTOM_DX_BUCKET")
     timeout_s: float = Field(5.0, validation_alias="SYMPTOM_DX_S3_TIMEOUT")
 
     @property

@@ -300,7 +300,7 @@ def test_unreachable_s3(backend):
     proc = run_cli(env, state, AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
     assert proc.returncode == 1
     assert last_line(proc).startswith(
-        "error: cannot use bucket 'symptom-dx': S3 at http://127.0.0.1:"
+        "error: cannot use bucket 'symptom-dx-models': S3 at http://127.0.0.1:"
     )
     assert "unreachable" in last_line(proc)
 
