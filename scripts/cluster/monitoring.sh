@@ -61,11 +61,15 @@ check() { # DESCRIPTION CMD...
   shift
   if "$@" >/dev/null 2>&1; then echo "PASS $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
 }
-# the operator makes these StatefulSets from the chart's Prometheus and Alertmanager resources
-check "Prometheus ready (made by the operator)" \
-  kctl -n "$MON_NS" rollout status "statefulset/prometheus-$RELEASE-prometheus" --timeout=300s
+# The operator makes these StatefulSets from the chart's Prometheus and Alertmanager resources,
+# some time after helm returns: wait for each to exist, then for its rollout.
+rolled_out() { # STATEFULSET TIMEOUT_SECONDS
+  wait_for 120 "statefulset $1" kctl -n "$MON_NS" get "statefulset/$1" &&
+    kctl -n "$MON_NS" rollout status "statefulset/$1" --timeout="$2s"
+}
+check "Prometheus ready (made by the operator)" rolled_out "prometheus-$RELEASE-prometheus" 300
 check "Alertmanager ready (made by the operator)" \
-  kctl -n "$MON_NS" rollout status "statefulset/alertmanager-$RELEASE-alertmanager" --timeout=180s
+  rolled_out "alertmanager-$RELEASE-alertmanager" 180
 prom=$(kctl -n "$MON_NS" get svc "$RELEASE-prometheus" -o jsonpath='{.spec.clusterIP}')
 check "Prometheus answers at http://$prom:9090" curl -fsS --max-time 5 "http://$prom:9090/-/ready"
 rules_loaded() { curl -fsS --max-time 5 "http://$prom:9090/api/v1/rules" | grep -q '"name":"kubernetes-apps"'; }
