@@ -13,9 +13,14 @@ PUSH ?= 0
 # pytest-xdist workers of make test: each file on one worker, the longest first; one more
 # than the 2 cores of CI, as the workers spend a third of their time waiting on servers
 TEST_WORKERS ?= 3
+# make test-fast: the in-process tier, CPU-bound (one worker a core): by marker, no server or
+# container (integration), no browser, no program make test installs outside the venv (tools),
+# and not the fuzzing (hypothesis's own marker), a search with a budget of about a minute
+FAST_WORKERS ?= 2
+FAST_TIER := not integration and not browser and not tools and not hypothesis
 export DATA_DIR MLFLOW_PORT S3_PORT REGISTRY TAG PUSH
 
-.PHONY: help venv lock run serve test test-images test-cluster cluster-up cluster-down bench lint format compile images clean
+.PHONY: help venv lock run serve test test-fast test-images test-cluster cluster-up cluster-down bench lint format compile images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +51,9 @@ test: venv ## unit, data, integration, browser, container and infrastructure tes
 	@bash scripts/k8s-tools.sh >/dev/null && bash scripts/go-tools.sh >/dev/null  # kubectl, helm, actionlint
 	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --ignore=tests/infra --ignore=tests/cluster
 	@bash scripts/test-infra.sh  # terraform fmt, checkov, tests/infra
+
+test-fast: venv ## the in-process tests alone (under a minute): no server, container, browser, images or apt
+	@$(PY) -m pytest -n $(FAST_WORKERS) --dist loadfile -m "$(FAST_TIER)" --ignore=tests/infra --ignore=tests/cluster
 
 test-images: venv ## build the images and run only the container tests
 	@REGISTRY= TAG= bash scripts/images.sh

@@ -18,15 +18,29 @@ from symptom_dx.local.services import free_port, start_s3
 LONGEST_FIRST = (
     "tests/pipeline/test_make_run.py",
     "tests/images/test_images.py",
-    "tests/pipeline/test_make_run_stopped.py",
-    "tests/monitoring/test_live_monitoring.py",
     "tests/serving/test_fuzz.py",
+    "tests/pipeline/test_make_run_stopped.py",
     "tests/ui/test_browser.py",
+    "tests/monitoring/test_live_monitoring.py",
+    "tests/serving/test_connection_bounds.py",
+    "tests/serving/test_process.py",
     "tests/ui/test_entrypoint.py",
+    "tests/unit/test_rank_batch.py",
 )
 
 
+# A test that uses one of these fixtures (itself or through another fixture) gets the marker
+# wherever it is, so `make test-fast`, which deselects both markers, never starts a server or
+# looks for a tool, even for a test whose file forgot the marker.
+FIXTURE_MARKS = {"s3_server": "integration", "mlflow_server": "integration", "k8s_tools": "tools"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, mark in FIXTURE_MARKS.items():
+            if fixture in item.fixturenames:
+                item.add_marker(mark)
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
@@ -50,11 +64,18 @@ def training_set(data_dir):
 
 
 @pytest.fixture(scope="session")
-def trained_model_dir(tmp_path_factory, training_set) -> Path:
-    """The pipeline's default candidate trained on the held-out split's training side."""
+def default_candidate(training_set):
+    """(model, split): the pipeline's default candidate trained on the training side of the
+    default split, once a session (every test reads it; none changes it)."""
     from symptom_dx.steps import train_default_candidate
 
-    model, _ = train_default_candidate(training_set)
+    return train_default_candidate(training_set)
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory, default_candidate) -> Path:
+    """The pipeline's default candidate trained on the held-out split's training side."""
+    model, _ = default_candidate
     return model.save(tmp_path_factory.mktemp("model") / "disease-classifier")
 
 

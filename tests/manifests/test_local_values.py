@@ -76,6 +76,7 @@ def rendered() -> list[dict]:
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
+@pytest.mark.tools  # helm template
 def test_every_image_is_one_the_cluster_build_makes(rendered):
     built = set(cluster_setting(*IMAGES))
     text = yaml.safe_dump_all(rendered)
@@ -94,6 +95,7 @@ def test_every_image_is_one_the_cluster_build_makes(rendered):
     assert named | set(reloader) == built
 
 
+@pytest.mark.tools
 def test_the_platform_values_still_apply_locally(rendered):
     [prometheus] = [d for d in rendered if d["kind"] == "Prometheus"]
     platform = yaml.safe_load(PLATFORM.read_text())["prometheus"]["prometheusSpec"]

@@ -5,13 +5,12 @@ import pytest
 
 from symptom_dx.evaluation import evaluate, vignettes
 from symptom_dx.model import SymptomClassifier
-from symptom_dx.steps import train_default_candidate
 from symptom_dx.vocabulary import vocabulary
 
 
 @pytest.fixture(scope="module")
-def trained(training_set):
-    return train_default_candidate(training_set)
+def trained(default_candidate):
+    return default_candidate
 
 
 @pytest.fixture(scope="module")

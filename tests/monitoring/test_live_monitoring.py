@@ -5,11 +5,14 @@ with the rules of manifests/monitoring/prometheusrule.yaml.
 Two model servers serve the same model under two names: one gets traffic drawn like the
 evaluation's (k=3 vignettes of held-out patterns), the other a shifted mix (respiratory
 symptoms only). The drift alerts must stay quiet for the first and go pending (or firing)
-for the second; every dashboard panel must return data.
+for the second; every dashboard panel must return data; every rule loads and evaluates, and
+every metric a rule or a panel names is one the real processes expose (so a renamed metric
+cannot leave a silent alert or an empty panel behind).
 """
 
 import json
 import math
+import re
 import time
 
 import httpx
@@ -18,6 +21,7 @@ import pytest
 from testkit import REPO
 
 from symptom_dx.config import DEFAULTS
+from symptom_dx.diseases import disease_catalog
 from symptom_dx.evaluation import pattern_split
 from symptom_dx.local.prometheus import ScrapeTarget, rule_groups, start_prometheus
 from symptom_dx.local.services import free_port
@@ -29,6 +33,35 @@ NORMAL, SHIFTED = "disease-classifier", "disease-classifier-shifted"
 PATIENTS = 300  # per server: above the 200 a window needs before the drift alerts speak
 BATCH = 20  # patients per request
 DRIFT_ALERTS = ("DiseaseClassifierInputDrift", "DiseaseClassifierPredictionDrift")
+PROMQL_IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+PROMQL_WORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "rate",
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "topk",
+    "scalar",
+    "histogram_quantile",
+    "absent",
+    "abs",
+    "increase",
+    "vector",
+    "round",
+    "Inf",
+}
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
 
 
 def infer(url: str, model: str, patients: list) -> httpx.Response:
@@ -197,3 +230,80 @@ def test_every_dashboard_panel_has_data(stack):
             if not values or all(math.isnan(v) for v in values):
                 empty.append(f"{panel['title']} [{target['refId']}]: {target['expr']}")
     assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+def used_metric_names(rules: dict) -> set[str]:
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    dashboard = json.loads((MONITORING / "dashboard.json").read_text())
+    exprs += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    names = set()
+    for expr in exprs:
+        # drop grouping clauses, label matchers, ranges and strings: what is left are names
+        bare = re.sub(
+            r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"
+            r'|\{[^}]*\}|\[[^\]]*\]|"[^"]*"',
+            " ",
+            expr,
+        )
+        names |= {n for n in PROMQL_IDENTIFIER.findall(bare) if not n[0].isdigit()}
+    return names - PROMQL_WORDS - recorded - {"up"}
+
+
+def exposed_metric_names(text: str) -> set[str]:
+    """Sample names a scrape can return, from the # TYPE lines (present before any sample)."""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            base = name.removesuffix("_total")
+            names |= {base + suffix for suffix in SUFFIXES.get(kind, ("",))} | {name}
+    return names
+
+
+def test_rules_and_dashboard_use_only_exposed_metrics(stack):
+    """What the model server's and the UI's processes serve at the path their PodMonitors
+    scrape holds every metric name the rules and the dashboard use."""
+    _, servers, ui = stack
+    exposed: set[str] = set()
+    for svc in (servers[NORMAL], ui):
+        answer = httpx.get(f"{svc.url}/metrics", timeout=5)
+        assert answer.status_code == 200, (svc.name, answer.status_code)
+        exposed |= exposed_metric_names(answer.text)
+    missing = used_metric_names(rule_groups(MONITORING / "prometheusrule.yaml")) - exposed
+    assert not missing, f"rules or dashboard use metrics nobody exposes: {sorted(missing)}"
+
+
+def test_prometheus_loads_every_rule_and_counts_what_was_served(stack):
+    """Every group of the PrometheusRule loaded, every rule evaluated without error; the
+    scraped counters hold the traffic: each patient counted, by top disease, and the
+    rejected request."""
+    prom, _, _ = stack
+    normal = f'{{model_name="{NORMAL}"}}'
+    prom.wait(
+        "the normal server's counters scraped",
+        lambda: (
+            prom.value(f"sum(disease_classifier_patients_total{normal})") >= PATIENTS
+            and prom.value(f"sum(disease_classifier_predictions_total{normal})") >= PATIENTS
+            and prom.value(f"sum(disease_classifier_rejected_requests_total{normal})") >= 1
+        ),
+    )
+    diseases = {
+        r["metric"]["disease"] for r in prom.query(f"disease_classifier_predictions_total{normal}")
+    }
+    assert diseases and diseases <= set(disease_catalog().names), diseases  # by name
+    groups = prom.client.get(f"{prom.api}/rules").json()["data"]["groups"]
+    expected = rule_groups(MONITORING / "prometheusrule.yaml")["groups"]
+    assert sorted(g["name"] for g in groups) == sorted(g["name"] for g in expected)
+    assert sum(len(g["rules"]) for g in groups) == sum(len(g["rules"]) for g in expected)
+    prom.wait(
+        "every rule evaluated once",
+        lambda: all(
+            r.get("lastEvaluation", "0001")[:4] != "0001"
+            for g in prom.client.get(f"{prom.api}/rules").json()["data"]["groups"]
+            for r in g["rules"]
+        ),
+        timeout=15,
+    )
+    groups = prom.client.get(f"{prom.api}/rules").json()["data"]["groups"]
+    assert all(r["health"] == "ok" for g in groups for r in g["rules"]), groups

@@ -91,6 +91,7 @@ def test_the_local_jobs_are_the_podmonitors_jobs():
     assert not re.fullmatch(selector, ui.job) and not re.fullmatch(selector, MLFLOW_JOB)
 
 
+@pytest.mark.tools  # promtool
 def test_the_generated_configuration_passes_promtool(tmp_path):
     rules = write_rule_file(MONITORING / "prometheusrule.yaml", tmp_path / "rules.yaml")
     assert yaml.safe_load(rules.read_text()) == RULES  # the manifest's groups, unchanged
@@ -116,7 +117,6 @@ def test_the_generated_configuration_passes_promtool(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-@pytest.mark.integration
 def test_the_drift_thresholds_separate_normal_from_shifted_traffic(trained_model_dir, training_set):
     """What bench/drift_baseline.py measures, smaller: at the smallest window the alerts
     accept, every one of 300 windows of normal traffic stays below the threshold, and every

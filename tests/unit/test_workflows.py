@@ -3,6 +3,7 @@
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from testkit import REPO
 
@@ -11,6 +12,7 @@ from pipelines.compile import image_targets
 WORKFLOWS = REPO / ".github" / "workflows"
 
 
+@pytest.mark.tools  # actionlint, built into .tools/ by scripts/go-tools.sh
 def test_actionlint_passes():
     tools = subprocess.run(
         ["bash", str(REPO / "scripts" / "go-tools.sh")], capture_output=True, text=True
