@@ -246,10 +246,9 @@ def main() -> int:
         vector_script = lua_script([vector_body([p]) for p in patients], work / "vector.lua")
         batch_names = lua_script([names_body(patients)], work / "names64.lua")
         batch_vectors = lua_script([vector_body(patients)], work / "vector64.lua")
-        sentences = [
-            line.split("\t")[1]
-            for line in (REPO / "data" / "free_text" / "en.tsv").read_text().splitlines()[1:]
-        ]
+        rows = (REPO / "data" / "free_text" / "en.tsv").read_text().splitlines()[1:]
+        # the sentences that name a symptom the patient has (the others are a 400 by contract)
+        sentences = [r.split("\t")[1] for r in rows if r.split("\t")[2].strip()]
         text_script = lua_script(
             [orjson.dumps(contract.infer_request([[t]])) for t in sentences], work / "text.lua"
         )
