@@ -75,6 +75,21 @@ def error_status(error: BaseException) -> tuple[int, StatusCode, str]:
     return 500, StatusCode.INTERNAL, INTERNAL_ERROR
 
 
+# The errors ``error_status`` answers with a status of their own (any other is a bug: 500).
+MAPPED_ERRORS: tuple[type[BaseException], ...] = (
+    InvalidInput,
+    ModelNotFound,
+    RepositoryChangesDisabled,
+    ModelNotReady,
+    ServerNotReady,
+    ServerNotLive,
+    NotImplementedError,
+    UnsupportedProtocol,
+    HTTPException,
+    ClientDisconnect,
+)
+
+
 def error_body(error: BaseException) -> tuple[int, bytes]:
     """(HTTP status, JSON body ``{"error": message}``) of an error."""
     status, _, message = error_status(error)

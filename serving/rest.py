@@ -13,20 +13,11 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from kserve.errors import (
-    InferenceError,
-    InvalidInput,
-    ModelNotFound,
-    ModelNotReady,
-    ServerNotLive,
-    ServerNotReady,
-    UnsupportedProtocol,
-)
+from kserve.errors import InferenceError
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from serving.errors import RepositoryChangesDisabled, error_body
+from serving.errors import MAPPED_ERRORS, error_body
 from serving.fast_path import JSON_HEADERS, FastPath
 from serving.model import DiseaseClassifier
 from serving.protocol import RequestRejected
@@ -77,20 +68,8 @@ class RESTApp:
             raise RuntimeError("KServe's app already answered requests with its own handlers")
         self.app.state.serving_configured = True
         self.app.max_body_size = MAX_BODY_BYTES
-        for error in (
-            Exception,
-            HTTPException,
-            InferenceError,
-            InvalidInput,
-            ModelNotFound,
-            ModelNotReady,
-            NotImplementedError,
-            ClientDisconnect,
-            RepositoryChangesDisabled,
-            ServerNotLive,
-            ServerNotReady,
-            UnsupportedProtocol,
-        ):
+        # KServe registers its own handlers for these (and InferenceError): ours replace them
+        for error in (Exception, InferenceError, *MAPPED_ERRORS):
             self.app.add_exception_handler(error, self._on_error)
         self.app.add_exception_handler(RequestValidationError, self._on_validation_error)
 
