@@ -13,6 +13,12 @@ memory. ``LimitedHttpProtocol`` is uvicorn's httptools protocol (``uvicorn.Confi
   ``OutputBudget.limit`` bytes, is dropped (``abort``: its buffer is freed at once).
 
 Deadlines are armed only while something is awaited, so the common request costs no timer.
+
+At shutdown (SIGTERM, after the pod's preStop), uvicorn closes idle keep-alive connections at
+once, under a client that may already be sending its next request on one (it then sees the
+connection drop without an answer). Here an idle connection stays open for
+``SHUTDOWN_GRACE_S``: a request that arrives meanwhile is answered, with ``Connection:
+close``, and the client opens its next connection elsewhere.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from symptom_dx.contract import (
     MAX_HEADER_BYTES,
     WRITE_TIMEOUT_S,
 )
+
+SHUTDOWN_GRACE_S = 1.0
 
 
 class OutputBudget:
@@ -65,6 +73,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._request_deadline: asyncio.TimerHandle | None = None  # headers, then body
         self._write_deadline: asyncio.TimerHandle | None = None
         self._buffered = 0  # of the output budget, while writing is paused
+        self._shutting_down = False
 
     # -- reading ---------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -95,6 +104,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._disarm_request()
         super().on_headers_complete()
+        if self._shutting_down and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered, then closed
 
     def on_message_complete(self) -> None:
         self._awaiting_body = False
@@ -134,6 +145,18 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self._write_deadline is not None:
             self._write_deadline.cancel()
             self._write_deadline = None
+
+    # -- shutdown --------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            super().shutdown()  # a request in flight: answered, then closed
+            return
+        self._shutting_down = True
+        self.loop.call_later(SHUTDOWN_GRACE_S, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+            self.transport.close()
 
     # -- both ------------------------------------------------------------------------------------
     def connection_lost(self, exc: Exception | None) -> None:

@@ -5,6 +5,7 @@ their memory, and meanwhile a normal client gets its answers and readiness at on
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 import time
@@ -198,3 +199,29 @@ def test_answers_nobody_reads_are_dropped_and_their_memory_freed(served):
     assert peaks[1] - peaks[0] < 16, (baseline, peaks)
     assert not normal.failures and normal.answers > 10
     assert normal.median("ready") < 0.05 and normal.slowest["ready"] < 2.0, normal.slowest
+
+
+def test_shutdown_answers_a_keep_alive_client_instead_of_dropping_it(trained_model_dir, tmp_path):
+    """SIGTERM while a client sends one request after another on a keep-alive connection: the
+    server answers what arrives (the last answer closing the connection), and the client then
+    finds the port closed; it never sees a connection dropped without an answer."""
+    svc = start_model_server(trained_model_dir, free_port(), free_port(), tmp_path)
+    body = contract.infer_request([["itching", "skin_rash"]])
+    answered, dropped = 0, []
+    try:
+        with httpx.Client(base_url=svc.url, timeout=10) as client:
+            assert client.post(INFER, json=body).status_code == 200
+            svc.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    answered += client.post(INFER, json=body).status_code == 200
+                except httpx.ConnectError:  # the listener is closed: the expected end
+                    break
+                except httpx.HTTPError as e:
+                    dropped.append(f"{type(e).__name__}: {e}")
+                    break
+                time.sleep(0.005)
+    finally:
+        svc.stop()
+    assert not dropped, dropped
