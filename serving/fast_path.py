@@ -15,7 +15,6 @@ to KServe.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
 import uuid
@@ -28,9 +27,8 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from starlette.types import Scope
 
 from serving.grpc_tensors import grpc_response, grpc_tensors
-from serving.model import INLINE_CHARS, DiseaseClassifier
-from serving.protocol import NeedsFuzzyMatching, Query, RequestRejected, output_tensors
-from symptom_dx.contract import BYTES
+from serving.model import INLINE_CHARS, DiseaseClassifier, text_chars
+from serving.protocol import Query, RequestRejected, output_tensors
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -78,14 +76,13 @@ class FastPath:
         """A v2 gRPC ModelInfer request -> its response; errors raise (the interceptor maps
         and counts them)."""
         tensors = grpc_tensors(request)
-        chars = sum(len(v) for t in tensors if t.datatype == BYTES for v in t.data)
 
         def decode(exact_only: bool = False) -> tuple[Query, str]:
             return model.decode(tensors, request.parameters, exact_only), request.id
 
         raw = bool(request.raw_input_contents)  # KServe answers raw inputs with raw outputs
         encode = functools.partial(grpc_response, raw=raw)
-        return await self._answer(model, chars > INLINE_CHARS, decode, encode)
+        return await self._answer(model, text_chars(tensors) > INLINE_CHARS, decode, encode)
 
     async def _answer(
         self, model: DiseaseClassifier, large: bool, decode: Callable, encode: Callable
@@ -94,10 +91,7 @@ class FastPath:
         loop with no await on the way; any other in one job of the model's worker thread, so
         that requests queued there are finished one by one, not held half-done together."""
         start = time.perf_counter()
-        decoded = None
-        if not large:
-            with contextlib.suppress(NeedsFuzzyMatching):
-                decoded = decode(exact_only=True)
+        decoded = model.decode_on_loop(large, decode)
         job = (model, decode, encode, decoded, start)
         if decoded is not None and not model.costly(decoded[0]):
             response, times = _respond(*job)

@@ -126,14 +126,23 @@ class DiseaseClassifier(Model):
         tensors, parameters, request_id = protocol.parse_v2_json(body)
         return self.decode(tensors, parameters, exact_only), request_id
 
+    @staticmethod
+    def decode_on_loop(large: bool, decode: Callable[..., T], *args: Any) -> T | None:
+        """``decode(*args)`` (``decode`` or ``decode_json``) if it is cheap enough for the event
+        loop (a small request of exact names, or a short English sentence), else None."""
+        if large:
+            return None
+        try:
+            return decode(*args, exact_only=True)
+        except NeedsFuzzyMatching:
+            return None
+
     async def decode_async(self, large: bool, decode: Callable[..., T], *args: Any) -> T:
-        """``decode(*args)`` (``decode`` or ``decode_json``): on the event loop for a small
-        request of exact names (most requests: no await on the way), else in the worker."""
-        if not large:
-            try:
-                return decode(*args, exact_only=True)
-            except NeedsFuzzyMatching:
-                pass
+        """``decode(*args)``: on the event loop when cheap (most requests: no await on the
+        way), else in the worker."""
+        decoded = self.decode_on_loop(large, decode, *args)
+        if decoded is not None:
+            return decoded
         return await self.off_loop(True, decode, *args)
 
     @staticmethod
@@ -165,7 +174,7 @@ class DiseaseClassifier(Model):
     ) -> Decoded:
         if isinstance(payload, InferRequest):
             tensors = [_tensor(i) for i in payload.inputs]
-            large = sum(_chars(t.data) for t in tensors) > INLINE_CHARS
+            large = text_chars(tensors) > INLINE_CHARS
             query = await self.decode_async(large, self.decode, tensors, payload.parameters)
             # parameters is a mapping now (decode checked it): binary_data_output can be read
             envelope = Envelope(False, payload.id, payload.use_binary_outputs)
@@ -223,8 +232,13 @@ def _tensor(infer_input: Any) -> Tensor:
 _DECODABLE = frozenset({contract.BYTES, *contract.VECTOR_DATATYPES})
 
 
-def _chars(data: Any) -> int:
-    """Characters of the text elements in tensor data (0 for numbers)."""
-    if not isinstance(data, list):
-        return 0
-    return sum(len(v) for v in data if isinstance(v, str | bytes))
+def text_chars(tensors: list[Tensor]) -> int:
+    """Characters of the text elements of a request's tensors (numbers count 0): what decides
+    whether decoding it belongs in the worker thread."""
+    return sum(
+        len(v)
+        for t in tensors
+        if isinstance(t.data, list)
+        for v in t.data
+        if isinstance(v, str | bytes)
+    )

@@ -54,16 +54,19 @@ def _rss_mb(pid: int) -> float:
 
 
 class NormalClient(threading.Thread):
-    """Asks for readiness and a small answer in a loop; records the slowest of each."""
+    """Asks for readiness and a small answer in a loop; records how long each took."""
 
     def __init__(self, url: str):
         super().__init__(daemon=True)
         self.url = url
         self.stop = threading.Event()
-        self.slowest = {"ready": 0.0, "infer": 0.0}
         self.waits: dict[str, list[float]] = {"ready": [], "infer": []}
         self.answers = 0
         self.failures: list[str] = []
+
+    @property
+    def slowest(self) -> dict[str, float]:
+        return {what: max(waits, default=0.0) for what, waits in self.waits.items()}
 
     def median(self, what: str) -> float:
         waits = sorted(self.waits[what])
@@ -79,7 +82,6 @@ class NormalClient(threading.Thread):
                 ):
                     t = time.perf_counter()
                     r = call()
-                    self.slowest[what] = max(self.slowest[what], time.perf_counter() - t)
                     self.waits[what].append(time.perf_counter() - t)
                     if r.status_code != 200:
                         self.failures.append(f"{what} {r.status_code}")
