@@ -144,11 +144,13 @@ def test_it_serves_and_monitors(served):
 
     # every target up, every rule evaluated without error, the patients counted
     counted = "model_name:disease_classifier_patients:increase1h"
+    drift = "model_name:disease_classifier_input_drift:tvd1h"
     deadline = time.monotonic() + 30
     while True:
         targets = prometheus(prom, "targets")["activeTargets"]
         groups = prometheus(prom, "rules")["groups"]
         patients = prometheus(prom, "query", query=counted)["result"]
+        drifts = prometheus(prom, "query", query=drift)["result"]
         if (
             all(t["health"] == "up" for t in targets)
             and all(
@@ -156,9 +158,10 @@ def test_it_serves_and_monitors(served):
             )
             and patients
             and float(patients[0]["value"][1]) >= 10
+            and drifts
         ):
             break
-        assert time.monotonic() < deadline, (targets, groups, patients)
+        assert time.monotonic() < deadline, (targets, groups, patients, drifts)
         time.sleep(0.5)
     assert {t["labels"]["job"] for t in targets} == {
         "kserve-inference/disease-classifier",
@@ -168,8 +171,6 @@ def test_it_serves_and_monitors(served):
     rules = [r for g in groups for r in g["rules"]]
     assert all(r["health"] == "ok" for r in rules), rules
     assert {g["name"] for g in groups} >= {"symptom-dx.serving", "symptom-dx.drift"}
-    drift = "model_name:disease_classifier_input_drift:tvd1h"
-    assert prometheus(prom, "query", query=drift)["result"]
     am = httpx.get(f"{served.url('ALERTMANAGER_PORT')}/api/v2/status", timeout=5)
     assert am.status_code == 200
 
