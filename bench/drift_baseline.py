@@ -29,14 +29,14 @@ VOLUMES = (50, 100, 200, 500, 1000, 5000)
 
 
 def measure(data_dir: Path, windows: int, seed: int = 0) -> dict:
-    from symptom_dx.dataset import load_dataset
-    from symptom_dx.local.traffic import (
+    from pipelines.local_stack.traffic import (
         normal_patients,
         shifted_patients,
         symptom_counts,
         top_diseases,
         total_variation,
     )
+    from symptom_dx.dataset import load_dataset
     from symptom_dx.steps import train_default_candidate
 
     model, split = train_default_candidate(load_dataset(data_dir / "Training.csv"))

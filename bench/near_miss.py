@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx
 
-from serving.launcher import start_model_server
+from pipelines.local_stack.model_server import start_model_server
+from pipelines.local_stack.services import free_port
 from symptom_dx.contract import MODEL_NAME, SYMPTOMS
-from symptom_dx.local.services import free_port
 from symptom_dx.vocabulary import vocabulary
 
 REPO = Path(__file__).resolve().parents[1]

@@ -33,10 +33,8 @@ import numpy as np
 import orjson
 from grpc_load import write_requests  # bench/, beside this file
 
-from serving.launcher import start_model_server
-from symptom_dx import contract
-from symptom_dx.contract import MODEL_NAME
-from symptom_dx.local.services import (
+from pipelines.local_stack.model_server import start_model_server
+from pipelines.local_stack.services import (
     LOOPBACK,
     Service,
     ServiceError,
@@ -44,6 +42,8 @@ from symptom_dx.local.services import (
     spawn,
     wait_until,
 )
+from symptom_dx import contract
+from symptom_dx.contract import MODEL_NAME
 
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import httpx
 
+from pipelines.local_stack.services import free_port
 from pipelines.run_local import PORT_VARIABLES
-from symptom_dx.local.services import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MB = 1536

@@ -22,9 +22,9 @@ from kserve import Model, model_server
 from kserve.errors import InferenceError, ModelMissingError
 from kserve.utils.utils import get_predict_input, get_predict_response
 
+from pipelines.local_stack.services import LOOPBACK
 from serving.server import ModelServer
 from symptom_dx.contract import MODEL_NAME
-from symptom_dx.local.services import LOOPBACK
 
 MODEL_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 

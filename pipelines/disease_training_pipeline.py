@@ -110,7 +110,7 @@ def disease_training_pipeline(
         task.set_cpu_request("500m").set_cpu_limit("2")
         task.set_memory_request("1G").set_memory_limit("2G")
 
-    # A new champion goes to the cluster at once, verified live (symptom_dx.deploy); the step
+    # A new champion goes to the cluster at once, verified live (operations.deploy); the step
     # itself skips a version the gate did not promote, and `make run` (deploy=False), which
     # serves locally. (Not a dsl.If on `promoted`: kfp.local cannot resolve a named output of
     # an upstream task in a condition.)

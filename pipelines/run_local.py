@@ -5,7 +5,7 @@ Kubeflow Pipelines' local runner (in a process of its own), then serves the cham
 KServe model server and the Gradio UI, watched by Prometheus and Alertmanager, until Ctrl+C.
 State lives under .state/ (git-ignored); a second run reuses it, so the registry keeps its
 versions and the champion gate has something to beat. However the run ends (Ctrl+C, SIGTERM,
-SIGKILL), no process it started outlives it for long (``symptom_dx.local.lifecycle``).
+SIGKILL), no process it started outlives it for long (``pipelines.local_stack.lifecycle``).
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ import typer
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from symptom_dx.errors import SymptomDxError
-from symptom_dx.knowledge import KNOWLEDGE_FILES
-from symptom_dx.local.housekeeping import keep_newest
-from symptom_dx.local.lifecycle import Run, RunInProgress
-from symptom_dx.local.services import (
+from pipelines.local_stack.housekeeping import keep_newest
+from pipelines.local_stack.lifecycle import Run, RunInProgress
+from pipelines.local_stack.services import (
     LOOPBACK,
     MlflowAuth,
     Service,
@@ -38,6 +36,8 @@ from symptom_dx.local.services import (
     start_mlflow,
     start_s3,
 )
+from symptom_dx.errors import SymptomDxError
+from symptom_dx.knowledge import KNOWLEDGE_FILES
 from symptom_dx.settings import MODEL_NAME, S3Settings
 
 # make run works in the checkout: state and downloads stay beside the code (both git-ignored).
@@ -277,8 +277,8 @@ def serve(
     data_dir: Path,
     stack: ExitStack,
 ) -> None:
-    from serving.launcher import start_model_server
-    from ui.launcher import start_ui
+    from pipelines.local_stack.model_server import start_model_server
+    from pipelines.local_stack.ui_server import start_ui
 
     logs = settings.state_dir / "logs"
     say(f"serving {model_uri}")
@@ -313,7 +313,7 @@ def start_monitoring(
 ) -> tuple[Service, Service]:
     """Alertmanager, then Prometheus scraping the model server, the UI and MLflow with the
     PrometheusRule's groups loaded; returns both."""
-    from symptom_dx.local.prometheus import (
+    from pipelines.local_stack.prometheus import (
         MLFLOW_JOB,
         ScrapeTarget,
         start_alertmanager,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from testkit import REPO, S3_ACCESS_KEY, S3_SECRET_KEY, s3_env
 
-from symptom_dx.local.services import free_port, start_s3
+from pipelines.local_stack.services import free_port, start_s3
 
 # The files that take longest (`pytest --durations=0`), first: `make test` runs each file on
 # one pytest-xdist worker (`--dist loadfile`: a file's tests share module fixtures such as
@@ -95,7 +95,7 @@ def mlflow_server(tmp_path_factory, s3_server):
     its basic-auth app as on the cluster; ``extra["env"]`` holds the S3 keys and the user."""
     from minio import Minio
 
-    from symptom_dx.local.services import MlflowAuth, start_mlflow
+    from pipelines.local_stack.services import MlflowAuth, start_mlflow
 
     bucket = "symptom-dx"
     client = Minio(

@@ -8,7 +8,7 @@ from components import IMAGE
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def deploy_model(version: str, promoted: bool, enabled: bool) -> str:
     """Brings the registered version up as a candidate InferenceService, checks its smoke set
-    live, then switches the served InferenceService to it (symptom_dx.deploy).
+    live, then switches the served InferenceService to it (operations.deploy).
 
     MLflow's address and credentials come from the environment; the Kubernetes API from the
     pod's service account (RBAC: manifests/serving/deployer-rbac.yaml).
@@ -25,7 +25,7 @@ def deploy_model(version: str, promoted: bool, enabled: bool) -> str:
         why = "the gate kept the champion" if not promoted else "deploy=False"
         print(f"deploy: version {version} not deployed ({why})", flush=True)
         return ""
-    from symptom_dx.deploy import deploy
+    from operations.deploy import deploy
     from symptom_dx.settings import DeploySettings, MlflowSettings
     from symptom_dx.steps import run_step
 

@@ -65,7 +65,7 @@ class MlflowSettings(BaseSettings):
 
 
 class DeploySettings(BaseSettings):
-    """Where the served model lives on the cluster (``symptom_dx.deploy``)."""
+    """Where the served model lives on the cluster (``operations.deploy``)."""
 
     model_config = SettingsConfigDict(extra="ignore")
 

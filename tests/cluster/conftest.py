@@ -275,7 +275,7 @@ def kfp_run(app, host: str, *params: str) -> tuple[subprocess.CompletedProcess, 
     """`symptom-dx pipeline run PARAMS --host HOST` (following the run: its progress on stderr,
     the final state on stdout), and the logs of the run's step pods."""
     out = subprocess.run(
-        [sys.executable, "-m", "symptom_dx.cli", "pipeline", "run", *params, "--host", host],
+        [sys.executable, "-m", "operations.cli", "pipeline", "run", *params, "--host", host],
         env=app.env(),
         capture_output=True,
         text=True,

@@ -18,7 +18,7 @@ import httpx
 import yaml
 from testkit import REPO, cluster_setting
 
-from symptom_dx.local.services import free_port
+from pipelines.local_stack.services import free_port
 
 CLUSTER = REPO / "scripts" / "cluster"
 

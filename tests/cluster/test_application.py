@@ -31,8 +31,8 @@ from kube import (
 )
 from testkit import REPO
 
+from operations.deploy import TEMPLATE_KEY, Release, inference_service
 from symptom_dx import contract
-from symptom_dx.deploy import TEMPLATE_KEY, Release, inference_service
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 
@@ -62,7 +62,7 @@ def top_disease(url: str, symptoms: list[str]) -> str:
 
 def symptom_dx(app, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "symptom_dx.cli", *args],
+        [sys.executable, "-m", "operations.cli", *args],
         env=app.env(**{"SYMPTOM_DX_DEPLOY_TIMEOUT": "240", **env}),
         capture_output=True,
         text=True,

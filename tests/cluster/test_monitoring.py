@@ -18,9 +18,9 @@ from kube import kubectl, service_ip, wait_for
 from testkit import REPO
 from testkit import prometheus as prometheus_api
 
+from pipelines.local_stack.prometheus import rule_groups
+from pipelines.local_stack.traffic import shifted_patients
 from symptom_dx import contract
-from symptom_dx.local.prometheus import rule_groups
-from symptom_dx.local.traffic import shifted_patients
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 

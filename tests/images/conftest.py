@@ -12,8 +12,8 @@ import yaml
 from pods import named, remove_leftovers
 from testkit import REPO
 
+from operations.deploy import TEMPLATE_KEY
 from pipelines.compile import image_targets
-from symptom_dx.deploy import TEMPLATE_KEY
 
 REPORT = REPO / "test-artifacts" / "images.json"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from symptom_dx.local.services import poll
+from pipelines.local_stack.services import poll
 
 LABEL = "symptom-dx-test"
 

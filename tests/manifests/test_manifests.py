@@ -18,9 +18,9 @@ import pytest
 import yaml
 from testkit import REPO
 
+from operations.deploy import TEMPLATE_KEY, Release, inference_service
 from pipelines.compile import KUSTOMIZATION
 from symptom_dx import kaggle
-from symptom_dx.deploy import TEMPLATE_KEY, Release, inference_service
 from symptom_dx.knowledge import KNOWLEDGE_FILES
 from symptom_dx.settings import DeploySettings
 

@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 from testkit import REPO
 
+from pipelines.local_stack.prometheus import ScrapeTarget, rule_groups, start_prometheus
+from pipelines.local_stack.services import free_port
+from pipelines.local_stack.traffic import normal_patients, shifted_patients
 from symptom_dx.config import DEFAULTS
 from symptom_dx.diseases import disease_catalog
 from symptom_dx.evaluation import pattern_split
-from symptom_dx.local.prometheus import ScrapeTarget, rule_groups, start_prometheus
-from symptom_dx.local.services import free_port
-from symptom_dx.local.traffic import normal_patients, shifted_patients
 
 pytestmark = pytest.mark.integration
 MONITORING = REPO / "manifests" / "monitoring"
@@ -96,8 +96,8 @@ class Prom:
 @pytest.fixture(scope="module")
 def stack(trained_model_dir, training_set, data_dir, tmp_path_factory):
     """Two model servers, the UI and Prometheus; traffic sent; yields (Prom, servers, ui)."""
-    from serving.launcher import start_model_server
-    from ui.launcher import start_ui
+    from pipelines.local_stack.model_server import start_model_server
+    from pipelines.local_stack.ui_server import start_ui
 
     root = tmp_path_factory.mktemp("live-monitoring")
     logs = root / "logs"

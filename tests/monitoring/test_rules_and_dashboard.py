@@ -13,7 +13,7 @@ import pytest
 import yaml
 from testkit import REPO
 
-from symptom_dx.local.prometheus import (
+from pipelines.local_stack.prometheus import (
     MLFLOW_JOB,
     ScrapeTarget,
     prometheus_config,
@@ -121,15 +121,15 @@ def test_the_drift_thresholds_separate_normal_from_shifted_traffic(trained_model
     """What bench/drift_baseline.py measures, smaller: at the smallest window the alerts
     accept, every one of 300 windows of normal traffic stays below the threshold, and every
     shifted one is far above it."""
-    from symptom_dx.config import DEFAULTS
-    from symptom_dx.evaluation import pattern_split
-    from symptom_dx.local.traffic import (
+    from pipelines.local_stack.traffic import (
         normal_patients,
         shifted_patients,
         symptom_counts,
         top_diseases,
         total_variation,
     )
+    from symptom_dx.config import DEFAULTS
+    from symptom_dx.evaluation import pattern_split
     from symptom_dx.model import SymptomClassifier
 
     threshold, patients = drift_alert_limits("DiseaseClassifierInputDrift")

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 from testkit import REPO
 
+from pipelines.local_stack.lifecycle import RECORD_FILE, processes_of
+from pipelines.local_stack.services import free_port, port_is_free
 from pipelines.run_local import PORT_VARIABLES
-from symptom_dx.local.lifecycle import RECORD_FILE, processes_of
-from symptom_dx.local.services import free_port, port_is_free
 
 SERVING = "Ctrl+C stops everything"
 PIPELINE = "running pipeline"

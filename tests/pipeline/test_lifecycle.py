@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from symptom_dx.local.housekeeping import keep_newest
-from symptom_dx.local.lifecycle import (
+from pipelines.local_stack.housekeeping import keep_newest
+from pipelines.local_stack.lifecycle import (
     RECORD_FILE,
     RUN_ID_ENV,
     Run,
@@ -120,7 +120,7 @@ def test_the_reaper_stops_everything_when_the_run_is_killed(tmp_path):
                 f"""
                 import subprocess, sys, time
                 from pathlib import Path
-                from symptom_dx.local.lifecycle import Run
+                from pipelines.local_stack.lifecycle import Run
                 with Run(Path({str(tmp_path)!r}), print):
                     subprocess.Popen([sys.executable, "-c", {SERVER!r}], start_new_session=True)
                     print("serving", flush=True)
@@ -179,7 +179,7 @@ def test_no_run_leaves_its_id_in_this_process():
 
 
 def test_a_port_in_use_names_who_has_it():
-    from symptom_dx.local.services import ServiceError, free_port, require_free
+    from pipelines.local_stack.services import ServiceError, free_port, require_free
 
     port = free_port()
     code = (
@@ -200,7 +200,7 @@ def test_a_port_in_use_names_who_has_it():
 
 
 def test_service_logs_rotate_instead_of_growing(tmp_path, monkeypatch):
-    from symptom_dx.local import services
+    from pipelines.local_stack import services
 
     monkeypatch.setattr(services, "LOG_ROTATE_BYTES", 1000)
     (tmp_path / "s3.log").write_text("old run\n" * 200)

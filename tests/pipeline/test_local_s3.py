@@ -11,7 +11,7 @@ import httpx
 import pytest
 from testkit import S3_ACCESS_KEY, S3_SECRET_KEY
 
-from symptom_dx.local.seaweedfs import SECURITY_FILE, grpc_sockets
+from pipelines.local_stack.seaweedfs import SECURITY_FILE, grpc_sockets
 
 pytestmark = pytest.mark.integration
 BUCKET = "locked-down"
@@ -122,7 +122,7 @@ def test_an_internal_port_taken_before_it_binds_is_picked_again(tmp_path, monkey
     starting in between must cost a second try, not the run."""
     import socket
 
-    from symptom_dx.local import services
+    from pipelines.local_stack import services
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -28,10 +28,10 @@ from makerun import PIPELINE, SERVING, MakeRun, free_ports, infer, nothing_left
 from minio import Minio
 from testkit import prometheus, run_pipeline_command
 
+from pipelines.local_stack.lifecycle import RECORD_FILE, alive, processes_of
+from pipelines.local_stack.services import free_port, port_is_free
 from pipelines.run_local import LocalRunSettings, backend_env
 from symptom_dx.knowledge import KNOWLEDGE_FILES
-from symptom_dx.local.lifecycle import RECORD_FILE, alive, processes_of
-from symptom_dx.local.services import free_port, port_is_free
 from symptom_dx.vocabulary import vocabulary
 
 pytestmark = pytest.mark.integration
@@ -265,7 +265,7 @@ def test_second_run_leaves_the_champion(backend):
     assert "champion is version 1" in second.stderr
     # what the deploy step puts into the InferenceService's storageUri
     uri = subprocess.run(
-        [sys.executable, "-m", "symptom_dx.cli", "champion-uri"],
+        [sys.executable, "-m", "operations.cli", "champion-uri"],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ import time
 import pytest
 from makerun import PIPELINE, MakeRun, free_ports, nothing_left
 
-from symptom_dx.local.lifecycle import processes_of
+from pipelines.local_stack.lifecycle import processes_of
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from pipelines import client
+from pipelines.local_stack.services import free_port
 from symptom_dx import __version__
-from symptom_dx.local.services import free_port
 
 
 def test_parameters_are_typed_by_the_pipeline_signature():
@@ -52,7 +52,7 @@ def test_the_version_name_follows_the_compiled_pipeline():
 def test_an_unreachable_server_is_one_line_and_exit_1():
     host = f"http://127.0.0.1:{free_port()}"
     out = subprocess.run(
-        [sys.executable, "-m", "symptom_dx.cli", "pipeline", "upload", "--host", host],
+        [sys.executable, "-m", "operations.cli", "pipeline", "upload", "--host", host],
         capture_output=True,
         text=True,
         timeout=120,

@@ -22,13 +22,13 @@ from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.protocol.rest.server import RESTServer
 from testkit import REPO
 
+from pipelines.local_stack.services import LOOPBACK, free_port
 from serving.fast_path import FastPath
 from serving.grpc_service import ErrorInterceptor, GRPCServer, InferenceService
 from serving.model import DiseaseClassifier
 from serving.rest import RESTApp
 from serving.server import ModelServer
 from symptom_dx.contract import MODEL_NAME
-from symptom_dx.local.services import LOOPBACK, free_port
 
 LOGGERS = ("", "kserve", "kserve.trace", "uvicorn", "uvicorn.error", "uvicorn.access", "grpc")
 

@@ -15,10 +15,10 @@ import httpx
 import orjson
 import pytest
 
-from serving.launcher import start_model_server
+from pipelines.local_stack.model_server import start_model_server
+from pipelines.local_stack.services import LOOPBACK, free_port
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
-from symptom_dx.local.services import LOOPBACK, free_port
 from symptom_dx.vocabulary import vocabulary
 
 pytestmark = pytest.mark.integration

@@ -20,10 +20,10 @@ import orjson
 import pytest
 from kserve import InferenceGRPCClient, InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
-from serving.launcher import start_model_server
+from pipelines.local_stack.model_server import start_model_server
+from pipelines.local_stack.services import LOOPBACK, free_port
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
-from symptom_dx.local.services import LOOPBACK, free_port
 from symptom_dx.model import model_sha256
 from symptom_dx.vocabulary import vocabulary
 

@@ -1,6 +1,6 @@
 """UI fixtures: the knowledge tables; a ``ModelClient`` whose transport answers the v2 calls
 in this process with the model server's own code (``httpx.MockTransport``); and, for the
-integration tests, the real model server (``serving.launcher``)."""
+integration tests, the real model server (``pipelines.local_stack.model_server``)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipelines.local_stack.services import free_port
 from symptom_dx.contract import MODEL_NAME
-from symptom_dx.local.services import free_port
 
 
 def start_model_server(model_dir: Path, log_dir: Path, http_port: int | None = None):
     """The project's real model server (KServe v2) on loopback (free ports unless given)."""
-    from serving.launcher import start_model_server as start
+    from pipelines.local_stack.model_server import start_model_server as start
 
     return start(model_dir, http_port or free_port(), free_port(), log_dir, {})
 

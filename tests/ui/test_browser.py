@@ -11,8 +11,8 @@ import time
 import pytest
 from testkit import CHROMIUM, REPO, chromium_page
 
-from symptom_dx.local.services import free_port
-from ui.launcher import start_ui
+from pipelines.local_stack.services import free_port
+from pipelines.local_stack.ui_server import start_ui
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -7,9 +7,9 @@ import re
 
 import httpx
 
+from pipelines.local_stack.services import LOOPBACK, free_port
 from symptom_dx import contract
 from symptom_dx.i18n import translations
-from symptom_dx.local.services import LOOPBACK, free_port
 from symptom_dx.vocabulary import vocabulary
 from ui import callbacks
 from ui.callbacks import EMPTY, OK, UNAVAILABLE

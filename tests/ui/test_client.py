@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
+from pipelines.local_stack.services import LOOPBACK, free_port
 from symptom_dx.diseases import disease_catalog
-from symptom_dx.local.services import LOOPBACK, free_port
 from symptom_dx.vocabulary import vocabulary
 from ui.client import ModelClient, ModelServerRejected, ModelServerUnavailable
 

@@ -16,10 +16,10 @@ import yaml
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from testkit import REPO
 
+from pipelines.local_stack.services import free_port
+from pipelines.local_stack.ui_server import start_ui
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
-from symptom_dx.local.services import free_port
-from ui.launcher import start_ui
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from symptom_dx.cli import app
+from operations.cli import app
 from symptom_dx.contract import MAX_ELEMENT_CHARS
 
 runner = CliRunner()  # result.stdout and result.stderr apart, result.output both

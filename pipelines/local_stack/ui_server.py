@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from symptom_dx.local.services import LOOPBACK, Service, poll, require_free, start
+from pipelines.local_stack.services import LOOPBACK, Service, poll, require_free, start
 
 
 def start_ui(

@@ -139,7 +139,7 @@ def spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None) ->
 
 def port_owner(port: int) -> str:
     """Who listens on ``port`` on loopback, as "command (pid N)", or "" if we cannot tell."""
-    from symptom_dx.local.lifecycle import Proc, command_of
+    from pipelines.local_stack.lifecycle import Proc, command_of
 
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -269,9 +269,9 @@ def start_s3(
     SeaweedFS opens a dozen ports and silently moves one that is busy: every one of them is
     given explicitly, and the S3 port is checked to be ours. Only the S3 port answers without
     a secret of this process: the master's and filer's HTTP APIs are off, the volume server
-    wants a signed token and every gRPC port mutual TLS (``symptom_dx.local.seaweedfs``).
+    wants a signed token and every gRPC port mutual TLS (``pipelines.local_stack.seaweedfs``).
     """
-    from symptom_dx.local.seaweedfs import (
+    from pipelines.local_stack.seaweedfs import (
         grpc_sockets,
         remove_stale_sockets,
         write_security_config,

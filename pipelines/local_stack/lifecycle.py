@@ -185,7 +185,13 @@ class Run:
         log_dir.mkdir(parents=True, exist_ok=True)
         with open(log_dir / "reaper.log", "ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "symptom_dx.local.reaper", self.run_id, str(os.getpid())],
+                [
+                    sys.executable,
+                    "-m",
+                    "pipelines.local_stack.reaper",
+                    self.run_id,
+                    str(os.getpid()),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,5 +1,5 @@
-"""``python -m symptom_dx.local.reaper RUN_ID PARENT_PID``: stops a run's processes when the run
-dies without saying goodbye (see ``symptom_dx.local.lifecycle``).
+"""``python -m pipelines.local_stack.reaper RUN_ID PARENT_PID``: stops a run's processes when
+the run dies without saying goodbye (see ``pipelines.local_stack.lifecycle``).
 
 It blocks reading its stdin, a pipe only the run holds. The run writes ``done`` before it
 exits normally; end of file without it means the run was killed, and every process carrying
@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from symptom_dx.local.lifecycle import GOODBYE, stop_run
+from pipelines.local_stack.lifecycle import GOODBYE, stop_run
 
 
 def main(argv: list[str]) -> int:

@@ -169,8 +169,8 @@ def rollback() -> None:
 
 
 def _operate(action: str, **options: str | None) -> None:
-    """``symptom_dx.deploy.<action>`` with the settings of the environment, in one line."""
-    from symptom_dx import deploy as deployment
+    """``operations.deploy.<action>`` with the settings of the environment, in one line."""
+    from operations import deploy as deployment
     from symptom_dx.settings import DeploySettings, MlflowSettings
 
     try:
@@ -185,7 +185,7 @@ def _operate(action: str, **options: str | None) -> None:
 @app.command()
 def status() -> None:
     """Print what the cluster serves and the registry's aliases, as JSON."""
-    from symptom_dx import deploy as deployment
+    from operations import deploy as deployment
     from symptom_dx.settings import DeploySettings, MlflowSettings
 
     try:

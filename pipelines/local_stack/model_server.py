@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipelines.local_stack.services import LOOPBACK, Service, poll, require_free, start
 from symptom_dx.contract import MODEL_NAME
-from symptom_dx.local.services import LOOPBACK, Service, poll, require_free, start
 
 
 def start_model_server(
