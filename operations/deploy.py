@@ -34,7 +34,6 @@ import http.client
 import io
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +43,8 @@ from typing import Any
 import yaml
 
 from symptom_dx import contract
-from symptom_dx.errors import SymptomDxError
+from symptom_dx.deadlines import poll_until
+from symptom_dx.errors import SymptomDxError, first_line
 from symptom_dx.knowledge import KNOWLEDGE_FILES
 from symptom_dx.settings import DeploySettings, MlflowSettings
 from symptom_dx.tracking import (
@@ -118,7 +118,7 @@ class Registry:
                 mv = self.client.get_model_version_by_alias(self.name, alias)
         except MlflowException as e:
             which = f"version {version}" if version else f"alias '{alias}'"
-            raise DeployError(f"no {which} of '{self.name}': {_first_line(e)}") from None
+            raise DeployError(f"no {which} of '{self.name}': {first_line(e)}") from None
         uri, digest = mv.tags.get("storage_uri", ""), mv.tags.get("model_sha256", "")
         if not uri or not digest:
             raise DeployError(
@@ -136,7 +136,7 @@ class Registry:
                 cases = json.load(f)
         except (MlflowException, OSError, ValueError) as e:
             raise DeployError(
-                f"version {release.version} has no readable {SMOKE_ARTIFACT}: {_first_line(e)}"
+                f"version {release.version} has no readable {SMOKE_ARTIFACT}: {first_line(e)}"
             ) from None
         if not cases:
             raise DeployError(f"version {release.version} has an empty smoke set")
@@ -152,7 +152,7 @@ class Registry:
         except (MlflowException, OSError, UnicodeDecodeError) as e:
             raise DeployError(
                 f"version {release.version} has no readable {KNOWLEDGE_ARTIFACT}/ tables:"
-                f" {_first_line(e)}"
+                f" {first_line(e)}"
             ) from None
         return tables
 
@@ -196,7 +196,7 @@ class Cluster:
             else:
                 config.load_kube_config()
         except (ConfigException, OSError) as e:
-            raise DeployError(f"no Kubernetes credentials: {_first_line(e)}") from None
+            raise DeployError(f"no Kubernetes credentials: {first_line(e)}") from None
         self.settings = settings
         self.api = client.ApiClient()
         self.core = client.CoreV1Api(self.api)
@@ -322,7 +322,7 @@ class Cluster:
             sock.sendall(request)
             raw = b"".join(iter(lambda: sock.recv(1 << 16), b""))
         except OSError as e:
-            raise DeployError(f"no answer from {pod}: {_first_line(e)}") from None
+            raise DeployError(f"no answer from {pod}: {first_line(e)}") from None
         finally:
             forward.close()
         response = http.client.HTTPResponse(_Replay(raw))  # type: ignore[arg-type]
@@ -330,7 +330,7 @@ class Cluster:
             response.begin()
             text = response.read()
         except (http.client.HTTPException, ValueError) as e:
-            raise DeployError(f"{pod} answered no HTTP response: {_first_line(e)}") from None
+            raise DeployError(f"{pod} answered no HTTP response: {first_line(e)}") from None
         if response.status != 200:
             raise DeployError(f"{pod} answered HTTP {response.status}: {text[:200]!r}")
         return json.loads(text)
@@ -354,15 +354,12 @@ class Cluster:
     def _wait(
         self, done: Callable[[], bool], what: str, why: Callable[[], str] = lambda: ""
     ) -> None:
-        deadline = time.monotonic() + self.settings.timeout_s
-        while not done():
-            if time.monotonic() > deadline:
-                reason = why()
-                raise DeployError(
-                    f"timed out after {self.settings.timeout_s:.0f} s waiting for {what}"
-                    + (f": {reason}" if reason else "")
-                )
-            time.sleep(2)
+        if not poll_until(done, self.settings.timeout_s, interval=2):
+            reason = why()
+            raise DeployError(
+                f"timed out after {self.settings.timeout_s:.0f} s waiting for {what}"
+                + (f": {reason}" if reason else "")
+            )
 
     @staticmethod
     def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -374,7 +371,7 @@ class Cluster:
         except (ApiException, DynamicApiError) as e:
             raise DeployError(f"cannot {what}: {_api_reason(e)}") from None
         except OSError as e:  # connection refused, DNS, TLS
-            raise DeployError(f"cannot {what}: {_first_line(e)}") from None
+            raise DeployError(f"cannot {what}: {first_line(e)}") from None
 
 
 # -- the procedure ---------------------------------------------------------------------------
@@ -526,9 +523,4 @@ def _api_reason(e: Exception) -> str:
     try:
         return json.loads(body).get("message", str(body))
     except (TypeError, ValueError):
-        return f"{getattr(e, 'status', '')} {getattr(e, 'reason', '')}".strip() or _first_line(e)
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+        return f"{getattr(e, 'status', '')} {getattr(e, 'reason', '')}".strip() or first_line(e)

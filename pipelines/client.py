@@ -19,7 +19,8 @@ from typing import Any
 
 from pipelines.compile import PACKAGE, compile_pipeline
 from symptom_dx import __version__
-from symptom_dx.errors import SymptomDxError
+from symptom_dx.deadlines import poll_until
+from symptom_dx.errors import SymptomDxError, first_line
 
 PIPELINE_NAME = "disease-training"  # the pipeline's @dsl.pipeline name
 EXPERIMENT = "symptom-dx"
@@ -81,7 +82,7 @@ def connect(host: str) -> Any:
             client = kfp.Client(host=host)
         client.get_kfp_healthz()
     except Exception as e:  # the SDK raises urllib3/requests/ApiException alike
-        reason = _first_line(e)
+        reason = first_line(e)
         raise PipelineClientError(f"no Kubeflow Pipelines API at {host}: {reason}") from None
     return client
 
@@ -103,7 +104,7 @@ def upload(host: str, image: str | None = None) -> tuple[str, str, str]:
             str(path), pipeline_version_name=version, pipeline_id=pipeline_id
         )
     except Exception as e:
-        raise PipelineClientError(f"upload to {host} failed: {_first_line(e)}") from None
+        raise PipelineClientError(f"upload to {host} failed: {first_line(e)}") from None
     return pipeline_id, made.pipeline_version_id, version
 
 
@@ -129,14 +130,16 @@ def run(
             params=params,
         )
     except Exception as e:
-        raise PipelineClientError(f"cannot start a run on {host}: {_first_line(e)}") from None
+        raise PipelineClientError(f"cannot start a run on {host}: {first_line(e)}") from None
     say(
         f"run {started.run_id} of {PIPELINE_NAME} {version}: {host}/#/runs/details/{started.run_id}"
     )
     order = pipeline_steps()
-    state, steps, deadline = "", {}, time.monotonic() + timeout_s
+    state, steps = "", {}
     settled_by: float | None = None  # the run ended: its steps get a little longer
-    while follow and state not in TERMINAL and time.monotonic() < deadline:
+
+    def ended() -> bool:
+        nonlocal state, settled_by
         details = client.get_run(started.run_id)
         for step, step_state in step_states(details, order).items():
             if steps.get(step) != step_state:
@@ -152,8 +155,10 @@ def run(
         if current != state:
             say(f"state: {current}")
             state = current
-        if state not in TERMINAL:
-            time.sleep(5)
+        return state in TERMINAL
+
+    if follow:
+        poll_until(ended, timeout_s, interval=5)
     return state or "PENDING"
 
 
@@ -180,8 +185,3 @@ def step_states(details: Any, order: list[str]) -> dict[str, str]:
     tasks = getattr(getattr(details, "run_details", None), "task_details", None) or []
     states = {t.display_name: t.state or "PENDING" for t in tasks if t.display_name in order}
     return {name: states[name] for name in order if name in states}
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

@@ -23,11 +23,12 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
+
+from symptom_dx.deadlines import poll_until
 
 RUN_ID_ENV = "SYMPTOM_DX_RUN_ID"
 RECORD_FILE = "run.json"
@@ -99,16 +100,17 @@ def processes_of(run_id: str, exclude: Iterable[int] = ()) -> list[Proc]:
 
 def stop_processes(procs: list[Proc], timeout: float = 10.0) -> None:
     """SIGTERM each, then SIGKILL what is still there after ``timeout`` seconds."""
+
+    def all_gone(procs: list[Proc]) -> Callable[[], bool]:
+        return lambda: not any(alive(p.pid) for p in procs)
+
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         for p in procs:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(p.pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            procs = [p for p in procs if alive(p.pid)]
-            if not procs:
-                return
-            time.sleep(0.1)
+        if poll_until(all_gone(procs), wait):
+            return
+        procs = [p for p in procs if alive(p.pid)]
 
 
 def stop_run(run_id: str, timeout: float = 10.0, exclude: Iterable[int] = ()) -> list[Proc]:

@@ -17,13 +17,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from symptom_dx.deadlines import poll_until
 from symptom_dx.settings import LOOPBACK
 
 
@@ -55,17 +55,16 @@ def wait_until(
     what: str,
     proc: subprocess.Popen | None = None,
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if proc is not None and proc.poll() is not None:
             raise ServiceError(f"{what} exited with code {proc.returncode} before it was ready")
         try:
-            if check():
-                return
-        except (OSError, httpx.HTTPError):
-            pass
-        time.sleep(0.1)
-    raise ServiceError(f"{what} was not ready within {timeout:.0f} s")
+            return bool(check())
+        except (OSError, httpx.HTTPError):  # not listening yet
+            return False
+
+    if not poll_until(ready, timeout):
+        raise ServiceError(f"{what} was not ready within {timeout:.0f} s")
 
 
 @functools.cache

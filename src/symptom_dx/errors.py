@@ -42,3 +42,10 @@ class DatasetError(SymptomDxError):
 
 class SourceError(SymptomDxError):
     """A data source could not be read (missing file, bad URL, checksum mismatch, S3 error)."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an error's message (its type's name if it has none): libraries' errors
+    can carry whole responses or tracebacks, and a user is shown one readable line."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -24,7 +24,7 @@ import numpy as np
 from symptom_dx import kaggle
 from symptom_dx.config import DEFAULTS
 from symptom_dx.dataset import Dataset, dataset_statistics, load_dataset, write_dataset
-from symptom_dx.errors import SymptomDxError
+from symptom_dx.errors import SymptomDxError, first_line
 from symptom_dx.evaluation import confusion, evaluate, pattern_split, smoke_set
 from symptom_dx.knowledge import KNOWLEDGE_FILES, load_knowledge
 from symptom_dx.mlflow_model import predict_labels
@@ -350,13 +350,13 @@ def register(
             client.set_registered_model_alias(name, CHAMPION, written.version)
     except (MlflowException, RequestException) as e:
         written.rollback(client, store, name)
-        raise TrackingError(f"MLflow registration failed: {_first_line(e)}") from None
+        raise TrackingError(f"MLflow registration failed: {first_line(e)}") from None
     except SymptomDxError:
         written.rollback(client, store, name)
         raise
     except Exception as e:  # anything else still must not leave a half-registered version
         written.rollback(client, store, name)
-        raise TrackingError(f"registration failed: {type(e).__name__}: {_first_line(e)}") from None
+        raise TrackingError(f"registration failed: {type(e).__name__}: {first_line(e)}") from None
     return Registration(written.run_id, str(written.version), storage_uri, verdict)
 
 
@@ -538,11 +538,6 @@ class _Written:
             with contextlib.suppress(Exception):
                 client.set_terminated(self.run_id, "FAILED")
                 client.delete_run(self.run_id)
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 # -- helpers --------------------------------------------------------------------------------
