@@ -10,24 +10,42 @@ if timeout 30 docker pull -q "$BASE" >/dev/null 2>&1; then exit 0; fi
 suite=${BASE#debian:}; suite=${suite%-slim}
 echo "base-image: no registry reachable; making $BASE with debootstrap ($suite, minbase)"
 bash "$(dirname "$0")/apt-deps.sh" debootstrap
+# The Debian mirrors this machine's apt uses (whatever its sources say, in either format): the
+# image installs its packages from where this machine can. DEBIAN_MIRROR and
+# DEBIAN_SECURITY_MIRROR override them.
+site_of() { # site_of RELEASE-PATTERN: the first apt source serving a release that matches
+  apt-get indextargets --format '$(SITE) $(RELEASE)' 2>/dev/null |
+    awk -v want="^($1)\$" '$2 ~ want { print $1; exit }'
+}
+mirror=${DEBIAN_MIRROR:-$(site_of "$suite")}
+mirror=${mirror:-$(site_of '[a-z]+')} # a host of another release: its mirror serves ours too
+security=${DEBIAN_SECURITY_MIRROR:-$(site_of '[a-z]+-security')}
+[[ -n $mirror ]] || {
+  echo "base-image: this machine's apt sources name no Debian mirror: set DEBIAN_MIRROR" >&2
+  exit 1
+}
 rootfs=$(mktemp -d)
 trap 'rm -rf "$rootfs"' EXIT
-debootstrap --variant=minbase "$suite" "$rootfs" http://deb.debian.org/debian >/dev/null
+debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >/dev/null
 # The official image's package sources (with updates and security), and no apt caches.
 rm -f "$rootfs/etc/apt/sources.list"
 cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<SOURCES
 Types: deb
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: $suite $suite-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+if [[ -n $security ]]; then
+  cat >>"$rootfs/etc/apt/sources.list.d/debian.sources" <<SOURCES
 
 Types: deb
-URIs: http://deb.debian.org/debian-security
+URIs: $security
 Suites: $suite-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
+fi
 # This machine's own trust anchors (a TLS-inspecting proxy's CA, say): a build that installs
 # ca-certificates then trusts what the host trusts. The official image has none; nothing else
 # differs.

@@ -59,7 +59,7 @@ export GOMODCACHE=$TOOLS_DIR/go/mod
 export GOCACHE=$TOOLS_DIR/go/cache
 export GOFLAGS=-modcacherw
 export GOTOOLCHAIN=local
-export GOPROXY=${GOPROXY:-https://proxy.golang.org}
+# Modules come from `go env GOPROXY`, as the machine sets it: no proxy is named here.
 export PATH=/usr/local/go/bin:$PATH:/usr/sbin:/sbin
 
 # --- network (see README.md: the whole node lives in its own network namespace) ---
