@@ -74,7 +74,7 @@ test-cluster: venv ## Kubeflow Pipelines, kube-prometheus-stack and the applicat
 	  if [ "$${KEEP_CLUSTER:-0}" != 1 ]; then bash scripts/cluster/down.sh || status=1; fi; exit $$status
 
 bench: venv ## serving benchmark (ours vs stock-style KServe vs bare HTTP floor), free-text parsing (F1, speed) and make run's memory
-	@bash scripts/apt-deps.sh wrk prometheus prometheus-alertmanager
+	@bash scripts/apt-deps.sh wrk nghttp2-client prometheus prometheus-alertmanager
 	@$(PY) bench/serving_bench.py
 	@$(PY) bench/free_text_bench.py
 	@$(PY) bench/stack_memory.py
