@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from symptom_dx.candidates import ALGORITHMS
 from symptom_dx.config import DEFAULTS
 from symptom_dx.dataset import load_dataset
 from symptom_dx.evaluation import pattern_split, vignettes
-from symptom_dx.model import ALGORITHMS, RankedArrays, SymptomClassifier, _padded
+from symptom_dx.model import RankedArrays, SymptomClassifier, _padded
 from symptom_dx.steps import hyperparameters
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ def train(data_dir: Path) -> tuple[dict[str, SymptomClassifier], list[list[int]]
     """Every candidate as the pipeline trains it, and 64 held-out 3-symptom patients."""
     ds = load_dataset(data_dir / "Training.csv")
     split = pattern_split(ds, DEFAULTS.test_fraction, DEFAULTS.split_seed)
-    params = hyperparameters(DEFAULTS.nb_alpha, DEFAULTS.lr_c, DEFAULTS.rf_n_estimators)
+    params = hyperparameters(**DEFAULTS.hyperparameter_values())
     models = {
         a: SymptomClassifier.train(
             split.train.X, split.train.y, a, params[a], DEFAULTS.dropout_samples, DEFAULTS.seed

@@ -57,6 +57,8 @@ def disease_training_pipeline(
     data_sha256: str = "",
     knowledge_source: str = "",
     algorithms: str = DEFAULTS.algorithms,
+    # Each candidate's hyperparameters, as the table symptom_dx.candidates lists them: KFP reads
+    # a pipeline's parameters from its signature (tests/pipeline/test_compile.py compares).
     nb_alpha: float = DEFAULTS.nb_alpha,
     lr_c: float = DEFAULTS.lr_c,
     rf_n_estimators: int = DEFAULTS.rf_n_estimators,

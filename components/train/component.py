@@ -19,8 +19,8 @@ def train_candidates(
 ) -> None:
     """Trains the candidate models.
 
-    The pipeline gives every parameter (its defaults are symptom_dx.config.DEFAULTS, where
-    each is described).
+    The pipeline gives every parameter (its defaults are symptom_dx.config.DEFAULTS); the
+    hyperparameters are those of the candidate table, symptom_dx.candidates.
 
     Args:
         train_set: The training patterns from split.
@@ -42,7 +42,7 @@ def train_candidates(
             Path(train_set.path),
             Path(candidates.path),
             algorithms,
-            hyperparameters(nb_alpha, lr_c, rf_n_estimators),
+            hyperparameters(nb_alpha=nb_alpha, lr_c=lr_c, rf_n_estimators=rf_n_estimators),
             dropout_samples,
             seed,
             dict(train_set.metadata),

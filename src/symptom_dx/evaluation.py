@@ -66,7 +66,7 @@ def vignettes(
 
 def score(proba: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
     """top-1, top-3, macro-F1, log-loss and expected calibration error (15 bins)."""
-    from sklearn.metrics import f1_score, log_loss  # where used: see make_estimator
+    from sklearn.metrics import f1_score, log_loss  # where used: see symptom_dx.candidates
 
     y = np.asarray(y).astype(str)
     index = {c: i for i, c in enumerate(classes)}

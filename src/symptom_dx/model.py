@@ -30,6 +30,7 @@ import joblib
 import numpy as np
 
 from symptom_dx import __version__
+from symptom_dx.candidates import ALGORITHMS, CANDIDATES
 from symptom_dx.errors import SymptomDxError
 from symptom_dx.features import symptom_dropout
 from symptom_dx.vocabulary import vocabulary
@@ -41,7 +42,6 @@ TYPICAL_SHARE = 0.5
 # Profile frequencies are kept away from 0 and 1 so that one answer never rules a disease out.
 _PROFILE_EPS = 0.02
 
-ALGORITHMS = ("logistic_regression", "naive_bayes", "random_forest")
 # Expected entropies of two candidate questions this close count as tied (their computed values
 # differ from the single-row product's by far less, about 1e-15): see _next_positions.
 _TIE_TOLERANCE = 1e-9
@@ -60,25 +60,13 @@ _PROFILE_DECIMALS = 4
 
 
 def make_estimator(algorithm: str, params: dict[str, Any], seed: int) -> Any:
-    """A fresh scikit-learn estimator for one of ``ALGORITHMS``."""
-    # scikit-learn is imported where it is used: the steps that neither train nor score
-    # (ingest, split, deploy) start ~1.5 s faster without it.
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.naive_bayes import MultinomialNB
-
-    if algorithm == "logistic_regression":
-        return LogisticRegression(C=float(params.get("C", 10.0)), max_iter=3000, random_state=seed)
-    if algorithm == "naive_bayes":
-        return MultinomialNB(alpha=float(params.get("alpha", 0.1)))
-    if algorithm == "random_forest":
-        return RandomForestClassifier(
-            n_estimators=int(params.get("n_estimators", 100)),
-            max_depth=params.get("max_depth") or None,
-            random_state=seed,
-            n_jobs=1,
+    """A fresh scikit-learn estimator for one of ``ALGORITHMS`` (``symptom_dx.candidates``),
+    with ``params`` by estimator keyword and the candidate's defaults for any not given."""
+    if algorithm not in CANDIDATES:
+        raise SymptomDxError(
+            f"unknown algorithm '{algorithm}' (choose from {', '.join(ALGORITHMS)})"
         )
-    raise SymptomDxError(f"unknown algorithm '{algorithm}' (choose from {', '.join(ALGORITHMS)})")
+    return CANDIDATES[algorithm].estimator(params, seed)
 
 
 @dataclass

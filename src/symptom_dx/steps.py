@@ -22,13 +22,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from symptom_dx import kaggle
+from symptom_dx.candidates import ALGORITHMS, CANDIDATES, HYPERPARAMETERS
 from symptom_dx.config import DEFAULTS
 from symptom_dx.dataset import Dataset, dataset_statistics, load_dataset, write_dataset
 from symptom_dx.errors import SymptomDxError, first_line
 from symptom_dx.evaluation import confusion, evaluate, pattern_split, smoke_set
 from symptom_dx.knowledge import KNOWLEDGE_FILES, load_knowledge
 from symptom_dx.mlflow_model import predict_labels
-from symptom_dx.model import ALGORITHMS, SymptomClassifier, runtime_versions
+from symptom_dx.model import SymptomClassifier, runtime_versions
 from symptom_dx.settings import S3_SECRET_KEYS, MlflowSettings, S3Settings
 from symptom_dx.sources import fetch, sha256_of
 from symptom_dx.storage import ObjectStore
@@ -185,17 +186,24 @@ def check_parameters(**bounds: tuple[float, float, float]) -> None:
         raise SymptomDxError("bad pipeline parameter(s): " + "; ".join(problems))
 
 
-def hyperparameters(nb_alpha: float, lr_c: float, rf_n_estimators: int) -> dict[str, dict]:
-    inf = float("inf")
+def hyperparameters(**values: float) -> dict[str, dict[str, float]]:
+    """The pipeline's hyperparameters by name (``nb_alpha``, ...: each of the candidate table's,
+    ``symptom_dx.candidates``), checked against their ranges, as each candidate's estimator
+    keywords: ``{"naive_bayes": {"alpha": nb_alpha}, ...}``."""
+    problems = [f"{name} not given" for name in HYPERPARAMETERS if name not in values]
+    problems += [
+        f"{name} is no candidate's hyperparameter" for name in values if name not in HYPERPARAMETERS
+    ]
+    if problems:
+        raise SymptomDxError("bad pipeline parameter(s): " + "; ".join(problems))
     check_parameters(
-        nb_alpha=(nb_alpha, 0.0, inf),
-        lr_c=(lr_c, (0.0,), inf),
-        rf_n_estimators=(rf_n_estimators, 1, inf),
+        **{
+            name: (values[name], (h.minimum,) if h.exclusive_minimum else h.minimum, h.maximum)
+            for name, h in HYPERPARAMETERS.items()
+        }
     )
     return {
-        "naive_bayes": {"alpha": nb_alpha},
-        "logistic_regression": {"C": lr_c},
-        "random_forest": {"n_estimators": rf_n_estimators},
+        c.name: {h.keyword: values[h.name] for h in c.hyperparameters} for c in CANDIDATES.values()
     }
 
 
@@ -241,7 +249,7 @@ def train_default_candidate(ds: Dataset) -> tuple[SymptomClassifier, Any]:
         parts.train.X,
         parts.train.y,
         "naive_bayes",
-        {"alpha": DEFAULTS.nb_alpha},
+        hyperparameters(**DEFAULTS.hyperparameter_values())["naive_bayes"],
         DEFAULTS.dropout_samples,
         DEFAULTS.seed,
     )

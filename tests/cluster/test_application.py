@@ -294,7 +294,7 @@ parts = pattern_split(ds, DEFAULTS.test_fraction, DEFAULTS.split_seed)
 write_dataset(parts.train, work / "train.csv")
 write_dataset(parts.test, work / "test.csv")
 steps.train(work / "train.csv", work / "candidates", "naive_bayes",
-            steps.hyperparameters(DEFAULTS.nb_alpha, DEFAULTS.lr_c, DEFAULTS.rf_n_estimators),
+            steps.hyperparameters(**DEFAULTS.hyperparameter_values()),
             DEFAULTS.dropout_samples, seed=7)
 evaluation = steps.evaluate_candidates(work / "test.csv", work / "candidates", work / "model")
 evaluation.pop("confusion_k3")

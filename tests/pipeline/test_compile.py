@@ -54,7 +54,8 @@ def test_ir_has_no_pip_step_and_attaches_secrets():
 
 
 def test_each_training_default_has_one_definition():
-    """symptom_dx.config.DEFAULTS is the only place a training default is written: the
+    """symptom_dx.config.DEFAULTS holds every training default, each written once (the run's
+    in config.py, the hyperparameters' in the candidate table, symptom_dx/candidates.py): the
     pipeline's signature and its compiled IR carry exactly those values, no component declares
     a default of its own, and no other source file assigns a literal to those names."""
     import dataclasses
@@ -86,7 +87,7 @@ def test_each_training_default_has_one_definition():
         p
         for folder in ("src", "components", "pipelines", "serving", "ui", "bench")
         for p in (REPO / folder).rglob("*.py")
-        if p.name != "config.py"
+        if p.name not in ("config.py", "candidates.py")
     ]
     repeated = [
         f"{p.relative_to(REPO)}:{n}: {line.strip()}"
@@ -95,8 +96,64 @@ def test_each_training_default_has_one_definition():
         for m in assignment.finditer(line)
         if m.group(2).strip("\"'") == str(defaults[m.group(1)])
     ]
-    assert repeated == [], "a training default is written outside symptom_dx/config.py"
+    assert repeated == [], "a training default is written outside config.py and candidates.py"
     assert dataclasses.is_dataclass(DEFAULTS) and DEFAULTS.__dataclass_params__.frozen
+
+
+def test_pipeline_and_train_component_take_each_candidate_hyperparameter():
+    """KFP reads parameters from Python signatures, so the candidate table's hyperparameters
+    are written by name in two: the pipeline's (typed, with the table's default, passed on to
+    train) and the train component's (typed, described as in the table, no default). Each
+    difference is one line saying what to write where; a candidate added to the table without
+    them fails here."""
+    import inspect
+
+    from components.train.component import train_candidates
+    from pipelines.disease_training_pipeline import disease_training_pipeline
+    from symptom_dx.candidates import ALGORITHMS, HYPERPARAMETERS
+
+    pipeline = inspect.signature(disease_training_pipeline.pipeline_func).parameters
+    component = inspect.signature(train_candidates.python_func).parameters
+    described = train_candidates.component_spec.inputs
+    spec = yaml.safe_load(PACKAGE.read_text().split("\n---\n")[0])
+    passed = spec["root"]["dag"]["tasks"]["train-candidates"]["inputs"]["parameters"]
+
+    def one_line(description):  # a docstring's Args entry may wrap
+        return " ".join(description.split())
+
+    pipeline_file = "pipelines/disease_training_pipeline.py: disease_training_pipeline"
+    component_file = "components/train/component.py: train_candidates"
+    problems = []
+    for name, h in HYPERPARAMETERS.items():
+        kind = h.kind.__name__
+        declared = f"`{name}: {kind} = DEFAULTS.{name},`"
+        if name not in pipeline:
+            problems.append(f"{pipeline_file} lacks {declared} (and `{name}={name}` to train)")
+        elif (pipeline[name].annotation, pipeline[name].default) != (h.kind, h.default):
+            problems.append(f"{pipeline_file} declares `{pipeline[name]}`, want {declared}")
+        elif passed.get(name) != {"componentInputParameter": name}:
+            problems.append(f"{pipeline_file} does not pass `{name}={name}` to train_candidates")
+        if name not in component:
+            problems.append(
+                f"{component_file} lacks `{name}: {kind},`, its Args line `{name}:"
+                f" {h.description}` and `{name}={name}` in its hyperparameters(...) call"
+            )
+        elif component[name].annotation is not h.kind or component[name].default is not (
+            inspect.Parameter.empty
+        ):
+            problems.append(f"{component_file} declares `{component[name]}`, want `{name}: {kind}`")
+        elif one_line(described[name].description) != h.description:
+            problems.append(f"{component_file} Args line should read `{name}: {h.description}`")
+    others = {"train_set", "candidates", "algorithms", "dropout_samples", "seed"}
+    problems += [
+        f"{component_file} takes `{name}`, which no candidate of symptom_dx/candidates.py has"
+        for name in component
+        if name not in others and name not in HYPERPARAMETERS
+    ]
+    listed = f"Comma-separated candidates: {', '.join(ALGORITHMS)}."
+    if one_line(described["algorithms"].description) != listed:
+        problems.append(f"{component_file} Args line should read `algorithms: {listed}`")
+    assert problems == [], "\n".join(problems)
 
 
 def test_images_rewrite_points_manifests_and_ir_at_one_registry(tmp_path):

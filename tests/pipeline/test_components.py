@@ -12,12 +12,12 @@ from components.ingest.component import ingest_dataset
 from components.split.component import split_dataset
 from components.train.component import train_candidates
 from symptom_dx import kaggle
+from symptom_dx.candidates import HYPERPARAMETERS
 from symptom_dx.config import DEFAULTS
 from symptom_dx.knowledge import KNOWLEDGE_FILES
 
 TRAIN_PARAMS = {
-    k: getattr(DEFAULTS, k)
-    for k in ("algorithms", "nb_alpha", "lr_c", "rf_n_estimators", "dropout_samples", "seed")
+    k: getattr(DEFAULTS, k) for k in ("algorithms", *HYPERPARAMETERS, "dropout_samples", "seed")
 }
 
 
@@ -185,6 +185,7 @@ def test_split_rejects_a_bad_fraction(ingested, tmp_path, capsys):
     [
         ({"nb_alpha": -1.0}, "nb_alpha = -1.0 must be >= 0.0"),
         ({"lr_c": 0.0}, "lr_c = 0.0 must be > 0.0"),
+        ({"rf_n_estimators": 0}, "rf_n_estimators = 0 must be >= 1"),
         ({"dropout_samples": -3}, "dropout_samples = -3 must be >= 0"),
     ],
 )

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from symptom_dx.candidates import ALGORITHMS
 from symptom_dx.errors import SymptomDxError
 from symptom_dx.features import decode, encode, symptom_dropout
-from symptom_dx.model import ALGORITHMS, SymptomClassifier
+from symptom_dx.model import SymptomClassifier
 from symptom_dx.vocabulary import vocabulary
 
 

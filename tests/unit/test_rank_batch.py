@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from symptom_dx.model import ALGORITHMS, Differential, SymptomClassifier
+from symptom_dx.candidates import ALGORITHMS
+from symptom_dx.model import Differential, SymptomClassifier
 from symptom_dx.vocabulary import vocabulary
 
 
