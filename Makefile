@@ -20,7 +20,7 @@ FAST_WORKERS ?= 2
 FAST_TIER := not integration and not browser and not tools and not hypothesis
 export DATA_DIR MLFLOW_PORT S3_PORT REGISTRY TAG PUSH
 
-.PHONY: help venv lock run serve test test-fast test-images test-cluster cluster-up cluster-down bench lint format compile images clean
+.PHONY: help venv lock run serve test test-fast test-images test-cluster test-cluster-app cluster-up cluster-down bench lint format compile images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,11 +67,17 @@ cluster-up: venv ## a local single-node Kubernetes built from upstream modules, 
 cluster-down: ## stop the local cluster: no process, mount or network namespace left
 	@bash scripts/cluster/down.sh
 
+# The local cluster, whatever KUBECONFIG the shell exports: this target starts and stops it.
 test-cluster: venv ## Kubeflow Pipelines, kube-prometheus-stack and the application on the local cluster: trained by a KFP run, served, monitored, operated (then stopped; KEEP_CLUSTER=1 keeps it)
+	@if [ "$(origin KUBECONFIG)" = "command line" ]; then echo "make test-cluster starts and checks the local cluster; for the one KUBECONFIG names: make test-cluster-app KUBECONFIG=$(KUBECONFIG)" >&2; exit 2; fi
 	@bash scripts/apt-deps.sh docker.io debootstrap
 	@REGISTRY= TAG= bash scripts/images.sh
-	@status=0; $(PY) -m pytest tests/cluster || status=$$?; \
+	@status=0; KUBECONFIG= KUBE_CONTEXT= $(PY) -m pytest tests/cluster || status=$$?; \
 	  if [ "$${KEEP_CLUSTER:-0}" != 1 ]; then bash scripts/cluster/down.sh || status=1; fi; exit $$status
+
+test-cluster-app: venv ## the application suite on the cluster KUBECONFIG names (KUBE_CONTEXT: one of its contexts), e.g. EKS; builds, starts and stops nothing, skips what only the local cluster has (README)
+	@test -n "$$KUBECONFIG" || { echo "usage: make test-cluster-app KUBECONFIG=<kubeconfig file> [KUBE_CONTEXT=<context>]; the local cluster: make test-cluster" >&2; exit 2; }
+	@$(PY) -m pytest tests/cluster
 
 bench: venv ## serving benchmark (ours vs stock-style KServe vs bare HTTP floor), free-text parsing (F1, speed) and make run's memory
 	@bash scripts/apt-deps.sh wrk nghttp2-client prometheus prometheus-alertmanager

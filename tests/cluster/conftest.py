@@ -1,11 +1,16 @@
-"""The application on a real single-node Kubernetes (scripts/cluster/): the cluster up, KServe
-v0.16.0, MinIO and kube-prometheus-stack (as terraform installs it) in it, our images loaded,
-what terraform/ would provide (namespaces, Secrets, the bucket, a volume for MLflow), then
-`kubectl apply -k manifests/overlays/local`, and a champion trained by the pipeline and served
-by its deploy step.
+"""The application on a real Kubernetes: the local single-node one of scripts/cluster/ unless
+KUBECONFIG names another (kube.py; README, "Check a cluster of your own").
 
-Only the node's own addresses are used: the host routes the cluster's pod and service ranges
-into the node's network namespace, MLflow is reached by `kubectl port-forward` on 127.0.0.1.
+On the local cluster: the cluster up, KServe v0.16.0, MinIO and kube-prometheus-stack (as
+terraform installs it) in it, our images loaded, what terraform/ would provide (namespaces,
+Secrets, the bucket, a volume for MLflow), then `kubectl apply -k manifests/overlays/local`, and
+a champion trained by the pipeline and served by its deploy step. Only the node's own addresses
+are used: the host routes the cluster's pod and service ranges into the node's network
+namespace, MLflow is reached by `kubectl port-forward` on 127.0.0.1.
+
+On another cluster nothing is installed, created or deleted: the platform and the application
+are the operator's (README, "Running on a cluster"), the tests read what they need from it and
+reach its Services through port-forwards; the tests marked local_cluster are skipped.
 """
 
 from __future__ import annotations
@@ -18,16 +23,22 @@ import secrets
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from kube import (
     KUBECONFIG,
+    LOCAL,
     apply,
+    close_forwards,
+    describe_target,
     get,
     kubectl,
     port_forward,
     script,
-    service_ip,
+    select_target,
+    service_address,
+    service_url,
     state_path,
     wait_for,
 )
@@ -42,6 +53,35 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 NAMESPACES = ("kubeflow", "mlflow", "kserve-inference")
 BUCKET = "symptom-dx-models"  # manifests/kubeflow/configmap.yaml and mlflow's destination
 MINIO = "minio.minio.svc.cluster.local:9000"
+NS = "kserve-inference"  # where the application serves (symptom_dx.settings.DeploySettings)
+ISVC = "disease-classifier"  # the served InferenceService
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A missing kubeconfig or a cluster that does not answer is one line before anything runs,
+    # not the same error under every test; --collect-only asks no cluster.
+    problem = select_target(reach=not config.option.collectonly)
+    if problem:
+        raise pytest.UsageError(problem)
+
+
+def pytest_report_header() -> str:
+    return f"cluster: {describe_target()}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if LOCAL:
+        return
+    for item in items:
+        mark = item.get_closest_marker("local_cluster")
+        if mark is not None:
+            item.add_marker(pytest.mark.skip(reason=f"local cluster only: {mark.kwargs['reason']}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_forwards():
+    yield
+    close_forwards()
 
 
 @dataclass
@@ -50,16 +90,22 @@ class App:
 
     s3_env: dict[str, str]
     mlflow_user: tuple[str, str]
+    manifests: Path  # the kustomization the application is applied from
     mlflow_url: str = ""
+    no_bucket: str = ""  # why this machine cannot write the model bucket ("" if it can)
     extra: dict = field(default_factory=dict)
 
     def bucket(self):
-        """A client of the cluster's MinIO, as the host reaches it."""
-        from minio import Minio
+        """A client of the model bucket, as this machine reaches it (the project's own)."""
+        from symptom_dx.settings import S3Settings
+        from symptom_dx.storage import ObjectStore
 
-        s3 = self.s3_env
-        host = s3["AWS_ENDPOINT_URL"].removeprefix("http://")
-        return Minio(host, s3["AWS_ACCESS_KEY_ID"], s3["AWS_SECRET_ACCESS_KEY"], secure=False)
+        return ObjectStore(S3Settings(**self.s3_env)).client
+
+    def need_bucket(self) -> None:
+        """Skip the test unless this machine can write model folders into the bucket."""
+        if self.no_bucket:
+            pytest.skip(self.no_bucket)
 
     def env(self, **more: str) -> dict[str, str]:
         """The environment of a host-side client (pipeline, symptom-dx) of this cluster."""
@@ -122,9 +168,13 @@ def report():
 
 @pytest.fixture(scope="session")
 def cluster():
-    """The cluster, KServe, MinIO and kube-prometheus-stack up (idempotent), NetworkPolicies
-    enforced (kube-network-policies), our four images in the node."""
+    """Our images' references. Local: the cluster, KServe, MinIO and kube-prometheus-stack up
+    (idempotent), NetworkPolicies enforced (kube-network-policies), our four images in the node.
+    Another cluster: nothing installed, what the application needs checked to be there."""
     images = image_targets()
+    if not LOCAL:
+        check_platform()
+        return images
     missing = [
         r
         for r in images.values()
@@ -146,6 +196,38 @@ def cluster():
     return images
 
 
+# What the suite needs of a cluster it does not install (README, "Running on a cluster"):
+# the platform's APIs, the application's namespaces, and what terraform writes into them.
+PLATFORM_APIS = (
+    "inferenceservices.serving.kserve.io",
+    "prometheusrules.monitoring.coreos.com",
+    "podmonitors.monitoring.coreos.com",
+)
+
+
+def check_platform() -> None:
+    from pipelines.disease_training_pipeline import CONFIG_MAP, MLFLOW_SECRET, S3_SECRET
+
+    wanted = [
+        *(("crd", name, "") for name in PLATFORM_APIS),
+        *(("namespace", name, "") for name in NAMESPACES),
+        ("secret", MLFLOW_SECRET, "kubeflow"),
+        ("secret", S3_SECRET, "kubeflow"),
+        ("configmap", CONFIG_MAP, "kubeflow"),
+    ]
+    missing = [
+        f"{kind} {namespace + '/' if namespace else ''}{name}"
+        for kind, name, namespace in wanted
+        if not get(kind, name, namespace, check=False)
+    ]
+    if missing:
+        pytest.fail(
+            f"{describe_target()} has no {', '.join(missing)}: install the platform and the "
+            "application first (README, Running on a cluster)",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def kserve_first_install(cluster) -> str:
     """What helm said installing KServe's chart as upstream documents it (no post-renderer)."""
@@ -155,21 +237,37 @@ def kserve_first_install(cluster) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(cluster, tmp_path_factory):
-    """The application applied from manifests/overlays/local, with MLflow ready: from a clean
-    slate (an earlier session's namespaces, volume and bucket contents are removed first)."""
+def app(cluster):
+    """The application, with MLflow ready and reached through a port-forward."""
+    app = fresh_local_app() if LOCAL else installed_app()
+    kubectl("-n", "mlflow", "rollout", "status", "deploy/mlflow", "--timeout=300s")
+    with port_forward("mlflow", "svc/mlflow", 5000) as mlflow_url:
+        wait_for(lambda: _health(mlflow_url), 60, "MLflow through the port-forward")
+        app.mlflow_url = mlflow_url
+        yield app
+
+
+def minio_address() -> str:
+    """host:port of the cluster's MinIO (MINIO, terraform's address), as this machine reaches it."""
+    host, port = MINIO.rsplit(":", 1)
+    name, namespace = host.split(".")[:2]
+    return service_address(namespace, name, int(port))
+
+
+def fresh_local_app() -> App:
+    """The application applied from manifests/overlays/local on a clean slate (an earlier
+    session's namespaces, volume and bucket contents are removed first)."""
     kubectl("delete", "namespace", *NAMESPACES, "--ignore-not-found", "--timeout=300s")
     kubectl("delete", "pv", "mlflow-data-local", "--ignore-not-found", "--timeout=120s")
     for namespace in NAMESPACES:
         kubectl("create", "namespace", namespace)
-    root = get("secret", "minio-root-credentials", "minio")["data"]
-    user = base64.b64decode(root["rootUser"]).decode()
-    password = base64.b64decode(root["rootPassword"]).decode()
-    minio_ip = service_ip("minio", "minio")
+    root = secret_data("minio", "minio-root-credentials")
+    user, password = root["rootUser"], root["rootPassword"]
+    minio = minio_address()
 
     from minio import Minio
 
-    client = Minio(f"{minio_ip}:9000", user, password, secure=False)
+    client = Minio(minio, user, password, secure=False)
     if client.bucket_exists(BUCKET):
         from minio.deleteobjects import DeleteObject
 
@@ -232,14 +330,48 @@ def app(cluster, tmp_path_factory):
             },
         }
     )
-    kubectl("apply", "-k", str(REPO / "manifests" / "overlays" / "local"))
+    manifests = REPO / "manifests" / "overlays" / "local"
+    kubectl("apply", "-k", str(manifests))
     apply(TEST_HOST_POLICY)
-    kubectl("-n", "mlflow", "rollout", "status", "deploy/mlflow", "--timeout=300s")
-    s3_env = {**store, "AWS_ENDPOINT_URL": f"http://{minio_ip}:9000", "SYMPTOM_DX_BUCKET": BUCKET}
+    s3_env = {**store, "AWS_ENDPOINT_URL": f"http://{minio}", "SYMPTOM_DX_BUCKET": BUCKET}
     s3_env["MLFLOW_S3_ENDPOINT_URL"] = s3_env["AWS_ENDPOINT_URL"]
-    with port_forward("mlflow", "svc/mlflow", 5000) as mlflow_url:
-        wait_for(lambda: _health(mlflow_url), 60, "MLflow through the port-forward")
-        yield App(s3_env, (admin, mlflow_password), mlflow_url)
+    return App(s3_env, (admin, mlflow_password), manifests)
+
+
+def installed_app() -> App:
+    """The application as its operator installed it, read and not changed: MLflow's user from
+    the Secret the pipeline reads, the bucket from its ConfigMap; in MinIO mode the keys
+    terraform wrote and MinIO through a port-forward, with Amazon S3 (the Secret's keys empty)
+    this machine's own AWS keys. The manifests: APP_MANIFESTS, else the kustomization of that
+    storage mode (README, Running on a cluster, step 4)."""
+    from pipelines.disease_training_pipeline import CONFIG_MAP, MLFLOW_SECRET, S3_SECRET
+
+    mlflow = secret_data("kubeflow", MLFLOW_SECRET)
+    store = secret_data("kubeflow", S3_SECRET)
+    config = get("configmap", CONFIG_MAP, "kubeflow")["data"]
+    bucket = config["SYMPTOM_DX_BUCKET"]
+    s3_env = {"SYMPTOM_DX_BUCKET": bucket, "AWS_DEFAULT_REGION": config["AWS_DEFAULT_REGION"]}
+    no_bucket = ""
+    if store.get("AWS_ACCESS_KEY_ID"):
+        endpoint = f"http://{minio_address()}"
+        s3_env |= {key: store[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        s3_env |= {"AWS_ENDPOINT_URL": endpoint, "MLFLOW_S3_ENDPOINT_URL": endpoint}
+        manifests = REPO / "manifests"
+    else:
+        manifests = REPO / "manifests" / "overlays" / "aws-s3"
+        if not os.environ.get("AWS_ACCESS_KEY_ID"):
+            no_bucket = (
+                f"writes model folders into s3://{bucket} from this machine: export "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of an IAM user that may write it"
+            )
+    manifests = Path(os.environ.get("APP_MANIFESTS") or manifests).absolute()
+    user = (mlflow["MLFLOW_TRACKING_USERNAME"], mlflow["MLFLOW_TRACKING_PASSWORD"])
+    return App(s3_env, user, manifests, no_bucket=no_bucket)
+
+
+def secret_data(namespace: str, name: str) -> dict[str, str]:
+    data = get("secret", name, namespace)["data"]
+    return {key: base64.b64decode(value).decode() for key, value in data.items()}
 
 
 def _health(url: str) -> bool:
@@ -253,7 +385,7 @@ def kfp(app) -> str:
     """Kubeflow Pipelines 2.14.3 in kubeflow (scripts/cluster/kfp.sh, on the fresh namespace
     the app fixture made): the address of its API server."""
     script("kfp.sh", "install", timeout=3600)
-    return f"http://{service_ip('kubeflow', 'ml-pipeline')}:8888"
+    return service_url("kubeflow", "ml-pipeline", 8888)
 
 
 @pytest.fixture(scope="session")
@@ -310,13 +442,14 @@ def run_logs(run_id: str) -> str:
 
 @pytest.fixture(scope="session")
 def champion(app, kfp, training_data):
-    """The pipeline run by Kubeflow Pipelines (`symptom-dx pipeline run`), every step a pod
-    in kubeflow as pipeline-runner, with its deploy step on: it registers version 1 and serves
-    it. On fresh namespaces, so the first deploy creates what the deploy step writes (the
-    knowledge ConfigMap) under that account's RBAC."""
+    """The pipeline run by Kubeflow Pipelines on the local cluster (`symptom-dx pipeline run`),
+    every step a pod in kubeflow as pipeline-runner, with its deploy step on: it registers
+    version 1 and serves it. On fresh namespaces, so the first deploy creates what the deploy
+    step writes (the knowledge ConfigMap) under that account's RBAC. (Another cluster serves
+    what its operator deployed: served.)"""
     from symptom_dx import kaggle
 
-    assert get("configmap", "symptom-dx-knowledge", "kserve-inference", check=False) == {}
+    assert get("configmap", "symptom-dx-knowledge", NS, check=False) == {}
     out, logs = kfp_run(
         app,
         kfp,
@@ -325,3 +458,20 @@ def champion(app, kfp, training_data):
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:] + logs[-4000:]
     return out.stderr + out.stdout + logs
+
+
+@pytest.fixture(scope="session")
+def served(request, cluster) -> None:
+    """The champion served by the InferenceService: on the local cluster the one this session's
+    pipeline run trained and deployed (champion), on another the one its operator's pipeline
+    deployed, Ready."""
+    if LOCAL:
+        request.getfixturevalue("champion")
+        return
+
+    def ready() -> bool:
+        isvc = get("inferenceservice", ISVC, NS, check=False)
+        conditions = {c["type"]: c["status"] for c in isvc.get("status", {}).get("conditions", [])}
+        return conditions.get("Ready") == "True"
+
+    wait_for(ready, 120, f"InferenceService {NS}/{ISVC} Ready (the pipeline deploys it)")

@@ -1,24 +1,30 @@
-"""The application on the local cluster: reconciled by the real KServe controller and
-webhooks, served, operated (deploy, refuse, switch, roll back) with no manual step, and locked
-(MLflow's credentials, the deploy step's RBAC), with a client polling the predictor
-throughout every change to the served model."""
+"""The application on the cluster: reconciled by the real KServe controller and webhooks,
+served, operated (deploy, refuse, switch, roll back) with no manual step, and locked (MLflow's
+credentials, the deploy step's RBAC), with a client polling the predictor throughout every
+change to the served model (where this machine reaches its Service: rollout_poller)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import shutil
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
 
 import httpx
 import pytest
 import yaml
+from conftest import ISVC, NS
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from kube import (
+    IMAGE_PULL_POLICY,
     KUBECTL,
+    LOCAL,
     Poller,
     apply,
     events,
@@ -26,7 +32,8 @@ from kube import (
     kubectl,
     pod_logs,
     service_account_kubeconfig,
-    service_ip,
+    service_address,
+    service_url,
     wait_for,
 )
 from testkit import REPO
@@ -36,21 +43,19 @@ from symptom_dx import contract
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 
-NS = "kserve-inference"
-ISVC = "disease-classifier"
 FUNGAL = ["itching", "skin_rash", "nodal_skin_eruptions"]
 
 
-def served() -> dict:
+def served_isvc() -> dict:
     return get("inferenceservice", ISVC, NS)
 
 
 def storage_uri() -> str:
-    return served()["spec"]["predictor"]["model"]["storageUri"]
+    return served_isvc()["spec"]["predictor"]["model"]["storageUri"]
 
 
 def predictor_url(name: str = ISVC) -> str:
-    return f"http://{service_ip(NS, f'{name}-predictor')}/v2/models/{contract.MODEL_NAME}/infer"
+    return f"{service_url(NS, f'{name}-predictor', 80)}/v2/models/{contract.MODEL_NAME}/infer"
 
 
 def top_disease(url: str, symptoms: list[str]) -> str:
@@ -83,7 +88,29 @@ def poll_body() -> dict:
     return contract.infer_request([FUNGAL], top_k=3)
 
 
+@contextlib.contextmanager
+def rollout_poller() -> Iterator[Poller | None]:
+    """A client polling the predictor's Service through a switch of its pods, or None where
+    this machine does not reach the Service: off the local cluster only a port-forward does,
+    which follows one pod and fails when the switch replaces it, so its count would measure the
+    port-forward. The test then checks the switch without the count, and says so."""
+    if LOCAL:
+        with Poller(predictor_url(), poll_body()) as poller:
+            yield poller
+        return
+    warnings.warn(
+        "failed requests through the switch not counted: this machine reaches the predictor's "
+        "Service only on the local cluster",
+        stacklevel=3,
+    )
+    yield None
+
+
 # -- the cluster itself ------------------------------------------------------------------------
+@pytest.mark.local_cluster(
+    reason="checks the node scripts/cluster/ builds (one node, its name, kubelet v1.34.4), not "
+    "the application"
+)
 def test_node_ready_with_dns_and_metrics(cluster):
     [node] = get("nodes")["items"]
     ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
@@ -93,6 +120,10 @@ def test_node_ready_with_dns_and_metrics(cluster):
     assert "symptomdx-node" in top and "%" in top
 
 
+@pytest.mark.local_cluster(
+    reason="installs KServe's chart on a cluster without KServe (scripts/cluster/kserve.sh); "
+    "on yours terraform's post-renderer did the first install"
+)
 def test_kserves_chart_as_documented_fails_a_first_install_ours_does_not(kserve_first_install):
     """The race terraform's post-renderer removes (helm/platform/README.md): upstream's chart,
     installed on a cluster without KServe, sends its ClusterServingRuntimes through webhooks
@@ -111,9 +142,14 @@ def test_kserves_chart_as_documented_fails_a_first_install_ours_does_not(kserve_
 
 
 # -- the champion, trained by the pipeline and served by its deploy step ------------------------
+@pytest.mark.local_cluster(
+    reason="checks version 1, trained and deployed by this session's pipeline run on fresh "
+    "namespaces; on yours run the pipeline (README, Running on a cluster, step 5) and "
+    "`symptom-dx status`"
+)
 def test_pipeline_deploys_the_champion(app, champion):
     assert "deploy: disease-classifier serves version 1" in champion  # the step, in its pod
-    isvc = served()
+    isvc = served_isvc()
     conditions = {c["type"]: c["status"] for c in isvc["status"]["conditions"]}
     assert conditions["Ready"] == "True"
     client = registry(app)
@@ -131,9 +167,9 @@ def test_pipeline_deploys_the_champion(app, champion):
     assert get("inferenceservice", f"{ISVC}-candidate", NS, check=False) == {}
 
 
-def test_predictor_answers_v2_rest_and_grpc_through_its_service(champion):
+def test_predictor_answers_v2_rest_and_grpc_through_its_service(served):
     assert top_disease(predictor_url(), FUNGAL) == "Fungal infection"
-    address = f"{service_ip(NS, f'{ISVC}-predictor')}:8081"
+    address = service_address(NS, f"{ISVC}-predictor", 8081)
 
     async def grpc_top() -> str:
         request = InferRequest(
@@ -148,11 +184,11 @@ def test_predictor_answers_v2_rest_and_grpc_through_its_service(champion):
     assert asyncio.run(grpc_top()) == "Fungal infection"
 
 
-def test_ui_serves_the_form_and_reaches_the_predictor(champion):
+def test_ui_serves_the_form_and_reaches_the_predictor(served):
     from gradio_client import Client
 
     kubectl("-n", NS, "rollout", "status", "deploy/symptom-dx-ui", "--timeout=300s")
-    url = f"http://{service_ip(NS, 'symptom-dx-ui')}"
+    url = service_url(NS, "symptom-dx-ui", 80)
     page = httpx.get(url, timeout=10)
     assert page.status_code == 200 and "gradio" in page.text.lower()
     server_line, *_ = Client(url, verbose=False, download_files=False).predict(
@@ -161,7 +197,7 @@ def test_ui_serves_the_form_and_reaches_the_predictor(champion):
     assert server_line == "Model server: ready."
 
 
-def test_the_predictor_scales_on_cpu_it_can_read(champion):
+def test_the_predictor_scales_on_cpu_it_can_read(served):
     def cpu() -> int | None:
         hpa = get("hpa", f"{ISVC}-predictor", NS)
         for metric in hpa.get("status", {}).get("currentMetrics") or []:
@@ -171,36 +207,23 @@ def test_the_predictor_scales_on_cpu_it_can_read(champion):
     assert wait_for(lambda: cpu() is not None, 180, "the HPA to read CPU") is True
 
 
-def test_reapplying_the_manifests_keeps_the_served_model(champion):
-    before = served()
-    kubectl("apply", "-k", str(REPO / "manifests" / "overlays" / "local"))
-    after = served()
+def test_reapplying_the_manifests_keeps_the_served_model(app, served):
+    before = served_isvc()
+    kubectl("apply", "-k", str(app.manifests))
+    after = served_isvc()
     assert after["spec"] == before["spec"]
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     # and the server-side way too: our field manager owns what it set
-    kubectl("apply", "--server-side", "-k", str(REPO / "manifests" / "overlays" / "local"))
-    assert served()["spec"]["predictor"]["model"]["storageUri"] == storage_uri()
+    kubectl("apply", "--server-side", "-k", str(app.manifests))
+    assert served_isvc()["spec"]["predictor"]["model"]["storageUri"] == storage_uri()
 
 
 # -- operating the champion --------------------------------------------------------------------
-def bucket_client(app):
-    """A MinIO client for the cluster's bucket, through the test's port-forward."""
-    from minio import Minio
-
-    env = app.s3_env
-    return Minio(
-        env["AWS_ENDPOINT_URL"].removeprefix("http://"),
-        env["AWS_ACCESS_KEY_ID"],
-        env["AWS_SECRET_ACCESS_KEY"],
-        secure=False,
-    )
-
-
 def broken_copy(app, source_uri: str, drop: str, name: str) -> str:
     """A copy of a model folder in the bucket without ``drop``; returns its s3:// URI."""
     from minio.commonconfig import CopySource
 
-    client = bucket_client(app)
+    client = app.bucket()
     bucket, prefix = source_uri.removeprefix("s3://").split("/", 1)
     target = f"models/disease-classifier/{name}"
     for obj in client.list_objects(bucket, prefix + "/", recursive=True):
@@ -219,7 +242,8 @@ def register_version(app, storage_uri_: str, like: str) -> str:
     return mv.version
 
 
-def test_a_candidate_without_model_file_is_refused_and_nothing_fails(app, champion, report):
+def test_a_candidate_without_model_file_is_refused_and_nothing_fails(app, served, report):
+    app.need_bucket()
     before = storage_uri()
     broken = broken_copy(app, before, "model.joblib", "broken-no-joblib")
     version = register_version(app, broken, "1")
@@ -237,12 +261,13 @@ def test_a_candidate_without_model_file_is_refused_and_nothing_fails(app, champi
     report["refused_candidate_without_model_file"] = {"requests": poller.sent, "failed": 0}
 
 
-def test_a_candidate_with_altered_weights_is_refused_by_its_checksum(app, champion, report):
+def test_a_candidate_with_altered_weights_is_refused_by_its_checksum(app, served, report):
     """Another model's model.joblib under the champion's recorded sha256: the server refuses
     to unpickle it, the candidate never becomes Ready, the served model stays."""
+    app.need_bucket()
     before = storage_uri()
 
-    client = bucket_client(app)
+    client = app.bucket()
     altered = broken_copy(app, before, "", "altered-weights")
     bucket, prefix = altered.removeprefix("s3://").split("/", 1)
     client.put_object(bucket, f"{prefix}/model.joblib", __import__("io").BytesIO(b"x" * 64), 64)
@@ -255,24 +280,29 @@ def test_a_candidate_with_altered_weights_is_refused_by_its_checksum(app, champi
     report["refused_candidate_with_altered_weights"] = {"requests": poller.sent, "failed": 0}
 
 
-def test_deploy_switches_with_zero_failed_requests_then_rolls_back(app, champion, data_dir, report):
+def test_deploy_switches_with_zero_failed_requests_then_rolls_back(app, served, data_dir, report):
     """A second version (another seed, so other weights) is deployed by `symptom-dx deploy`
-    run as the pipeline's service account; then `symptom-dx rollback` restores version 1."""
-    v1_uri = storage_uri()
+    run as the pipeline's service account; then `symptom-dx rollback` restores the version
+    served before (version 1 on the local cluster)."""
+    app.need_bucket()
+    first_uri = storage_uri()
+    first = json.loads(symptom_dx(app, "status").stdout)["serving"]["version"]
     second = retrain_and_register(app, data_dir)
     kubeconfig = service_account_kubeconfig("kubeflow", "pipeline-runner")
-    with Poller(predictor_url(), poll_body()) as poller:
+    with rollout_poller() as poller:
         out = symptom_dx(app, "deploy", "--version", second, KUBECONFIG=str(kubeconfig))
         assert out.returncode == 0, out.stderr[-3000:]
         status = json.loads(symptom_dx(app, "status").stdout)
         assert status["serving"]["version"] == second and status["ready"] is True
-        assert status["aliases"]["production"] == second and status["aliases"]["previous"] == "1"
+        assert status["aliases"]["production"] == second
+        assert status["aliases"]["previous"] == first
         assert status["candidate_left"] is False
         back = symptom_dx(app, "rollback", KUBECONFIG=str(kubeconfig))
         assert back.returncode == 0, back.stderr[-3000:]
-    assert storage_uri() == v1_uri
-    assert poller.sent > 200 and poller.failures == [], poller.failures[:5]
-    report["deploy_then_rollback"] = {"requests": poller.sent, "failed": 0}
+    assert storage_uri() == first_uri
+    if poller is not None:
+        assert poller.sent > 200 and poller.failures == [], poller.failures[:5]
+        report["deploy_then_rollback"] = {"requests": poller.sent, "failed": 0}
 
 
 def retrain_and_register(app, data_dir) -> str:
@@ -323,7 +353,7 @@ print(result.version)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def test_the_deployers_role_touches_only_our_inference_services(champion):
+def test_the_deployers_role_touches_only_our_inference_services(served):
     who = "--as=system:serviceaccount:kubeflow:pipeline-runner"
 
     def can(*args: str) -> bool:
@@ -365,7 +395,7 @@ def test_the_deployers_role_touches_only_our_inference_services(champion):
 
 
 # -- the registry is locked --------------------------------------------------------------------
-def test_a_pod_without_mlflow_credentials_cannot_move_the_alias(cluster, app, champion):
+def test_a_pod_without_mlflow_credentials_cannot_move_the_alias(cluster, app, served):
     script = (
         "import httpx;"
         "r = httpx.post('http://mlflow.mlflow.svc.cluster.local:5000/api/2.0/mlflow/"
@@ -382,7 +412,7 @@ def test_a_pod_without_mlflow_credentials_cannot_move_the_alias(cluster, app, ch
         "kubeflow",
         "--restart=Never",
         f"--image={cluster['components']}",
-        "--image-pull-policy=Never",
+        f"--image-pull-policy={IMAGE_PULL_POLICY}",
         "--command",
         "--",
         "python",
@@ -400,7 +430,7 @@ def test_a_pod_without_mlflow_credentials_cannot_move_the_alias(cluster, app, ch
 
 
 # -- the defect of S3 mode ---------------------------------------------------------------------
-def test_s3_mode_account_gets_its_predictor_pod(cluster, champion):
+def test_s3_mode_account_gets_its_predictor_pod(cluster, served):
     """A predictor service account that lists a missing Secret (what the base manifests did in
     Amazon S3 mode, where the Secret does not exist) makes KServe's pod webhook refuse every
     predictor pod; the account of manifests/overlays/aws-s3/ lists none and the pod is made."""

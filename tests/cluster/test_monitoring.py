@@ -14,7 +14,8 @@ import time
 
 import httpx
 import pytest
-from kube import kubectl, service_ip, wait_for
+from conftest import ISVC, NS
+from kube import kubectl, service_url, wait_for
 from testkit import REPO
 from testkit import prometheus as prometheus_api
 
@@ -26,7 +27,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
 MONITORING = "monitoring"
 RELEASE = "kube-prometheus-stack"  # terraform's release name (terraform/modules/platform/helm.tf)
-APP_NS = "kserve-inference"
 RULE = REPO / "manifests" / "monitoring" / "prometheusrule.yaml"
 DRIFT = "DiseaseClassifierInputDrift"
 PATIENTS, BATCH = 300, 20  # above the 200 patients a window needs before the drift alerts speak
@@ -34,7 +34,7 @@ PATIENTS, BATCH = 300, 20  # above the 200 patients a window needs before the dr
 
 class Prometheus:
     def __init__(self):
-        self.url = f"http://{service_ip(MONITORING, f'{RELEASE}-prometheus')}:9090"
+        self.url = service_url(MONITORING, f"{RELEASE}-prometheus", 9090)
 
     def get(self, path: str, **params) -> dict:
         return prometheus_api(self.url, path, **params)
@@ -54,17 +54,17 @@ class Prometheus:
 
 
 @pytest.fixture(scope="module")
-def prometheus(champion) -> Prometheus:
+def prometheus(served) -> Prometheus:
     return Prometheus()
 
 
 def pod_monitor_pool(name: str) -> str:
     # the operator names a PodMonitor's scrape pool podMonitor/<namespace>/<name>/<endpoint>
-    return f"podMonitor/{APP_NS}/{name}/0"
+    return f"podMonitor/{NS}/{name}/0"
 
 
 def test_the_operator_turns_our_pod_monitors_into_targets_that_are_up(prometheus):
-    wanted = [pod_monitor_pool("disease-classifier"), pod_monitor_pool("symptom-dx-ui")]
+    wanted = [pod_monitor_pool(ISVC), pod_monitor_pool("symptom-dx-ui")]
 
     def all_up() -> dict | None:
         pools = prometheus.pools_up()
@@ -94,9 +94,9 @@ def test_shifted_traffic_fires_the_input_drift_alert_and_alertmanager_receives_i
     patch = lambda value: json.dumps(  # noqa: E731
         [{"op": "replace", "path": f"/spec/groups/{path[0]}/rules/{path[1]}/for", "value": value}]
     )
-    kubectl("-n", APP_NS, "patch", "prometheusrule", "symptom-dx", "--type=json", "-p", patch("0s"))
+    kubectl("-n", NS, "patch", "prometheusrule", "symptom-dx", "--type=json", "-p", patch("0s"))
     try:
-        url = f"http://{service_ip(APP_NS, 'disease-classifier-predictor')}"
+        url = service_url(NS, f"{ISVC}-predictor", 80)
         patients = shifted_patients(PATIENTS, k=3, seed=1)
         with httpx.Client(timeout=10) as client:
             for i in range(0, PATIENTS, BATCH):
@@ -111,7 +111,7 @@ def test_shifted_traffic_fires_the_input_drift_alert_and_alertmanager_receives_i
             every=5,
         )
         firing_after = time.monotonic() - t0
-        alertmanager = f"http://{service_ip(MONITORING, f'{RELEASE}-alertmanager')}:9093"
+        alertmanager = service_url(MONITORING, f"{RELEASE}-alertmanager", 9093)
         received = wait_for(
             lambda: [
                 a
@@ -127,7 +127,7 @@ def test_shifted_traffic_fires_the_input_drift_alert_and_alertmanager_receives_i
         assert received[0]["annotations"]["runbook_url"].endswith("#diseaseclassifierinputdrift")
     finally:
         kubectl(
-            "-n", APP_NS, "patch", "prometheusrule", "symptom-dx", "--type=json", "-p",
+            "-n", NS, "patch", "prometheusrule", "symptom-dx", "--type=json", "-p",
             patch(original),
         )  # fmt: skip
 

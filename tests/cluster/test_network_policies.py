@@ -31,7 +31,15 @@ import pytest
 from kube import CLUSTER, KUBECONFIG, KUBECTL, apply, get, kubectl, port_forward, script, wait_for
 from testkit import cluster_setting
 
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.timeout(900),
+    pytest.mark.local_cluster(
+        reason="dials from inside pods' network namespaces on the node (nsenter, crictl) and "
+        "reinstalls its policy enforcer (netpol.sh); on EKS the VPC CNI's network policy agent "
+        "enforces the same policies: try a pod of another namespace against MLflow's Service"
+    ),
+]
 
 _ctrd_sock, _bin, _netns = cluster_setting("CTRD_SOCK", "BIN_DIR", "NETNS_PATH")
 PROBE = "localhost/symptomdx/probe:dev"

@@ -1183,7 +1183,7 @@ def names() -> list[Pin]:
                     r"create secret generic (\S+) --from-literal=rootUser",
                 ),
                 rx("scripts/cluster/kserve/minio.yaml", r"secretKeyRef: \{name: ([\w-]+),"),
-                rx(CLUSTER_CONFTEST, r'get\("secret", "([^"]+)", "minio"\)'),
+                rx(CLUSTER_CONFTEST, r'secret_data\("minio", "([^"]+)"\)'),
             ],
         ),
         Pin(
