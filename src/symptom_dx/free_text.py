@@ -483,19 +483,21 @@ def tokenize_english(text: str, offset: int = 0) -> list[EnToken]:
             skip -= 1
             continue
         s = m.group()
+        low = s.lower()
         start, end = m.start() + offset, m.end() + offset
-        nxt = "".join(x.group().lower() for x in matches[i + 1 : i + 3])
-        if (s.lower(), nxt) in (("b", "/c"), ("w", "/o")):  # "b/c", "w/o"
-            word = "because" if s.lower() == "b" else "without"
-            tokens.append(EnToken(word, "", start, matches[i + 2].end() + offset))
-            skip = 2
-            continue
-        if s.lower() == "w" and nxt[:1] == "/":
-            tokens.append(EnToken("with", "", start, end + 1))
-            skip = 1
-            continue
+        if low in ("b", "w"):  # "b/c", "w/o", "w/"
+            nxt = "".join(x.group().lower() for x in matches[i + 1 : i + 3])
+            if (low, nxt) in (("b", "/c"), ("w", "/o")):
+                word = "because" if low == "b" else "without"
+                tokens.append(EnToken(word, "", start, matches[i + 2].end() + offset))
+                skip = 2
+                continue
+            if low == "w" and nxt[:1] == "/":
+                tokens.append(EnToken("with", "", start, end + 1))
+                skip = 1
+                continue
         if s[0].isalnum():
-            for w in _expand_word(s.lower()):
+            for w in _expand_word(low):
                 tokens.append(EnToken(w, "", start, end))
         else:
             tokens.append(EnToken("", s, start, end))
