@@ -1,4 +1,4 @@
-"""The free-text symptom parser (issue 20): how well it reads our test sets, and what it costs.
+"""The free-text symptom parser: how well it reads our test sets, and what it costs.
 
 Per language: micro F1 over present symptoms on the dev and heldout splits of
 ``data/free_text/<language>.tsv``, how many denied symptoms it reported present (must be 0),

@@ -1,5 +1,5 @@
-"""The "near-miss" request of issue 11, against a real model server: how long it takes, and how
-long ``/v2/health/ready`` waits while it runs.
+"""The largest "near-miss" request the caps accept (every name misspelt), against a real model
+server: how long it takes, and how long ``/v2/health/ready`` waits while it runs.
 
 4 patients x 300 different symptom names, each a display label with one letter changed that
 the normaliser still accepts (so its fuzzy matching runs, and succeeds, for every name), about

@@ -1,4 +1,4 @@
-"""``SymptomClassifier.rank``, before and after issue 21 (array-at-a-time), side by side.
+"""``SymptomClassifier.rank``, row at a time and array at a time, side by side.
 
 "old" is the row-by-row implementation kept as ``reference_rank`` in
 tests/unit/test_rank_batch.py (which checks that both answer alike); "new" is

@@ -432,7 +432,7 @@ def report(r: dict) -> None:
         ),
         ("gRPC 64 rows, ours / stock", o64 / st64, ""),
     ]
-    print("\nratios at c=8 (goals: issue 21):")
+    print("\nratios at c=8, and their goals:")
     for label, ratio, goal in ratios:
         print(f"  {label:40} {ratio:6.2f}x  {goal and '(goal ' + goal + 'x)'}")
     print(f"  {'REST one row p99, ours':40} {r['ours'][8]['p99_ms']:6.2f} ms (goal <= 3 ms)")

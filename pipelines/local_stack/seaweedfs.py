@@ -16,10 +16,10 @@ Everything here is made anew at each start: nothing stored depends on these keys
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import secrets
 from pathlib import Path
+
+from pipelines.local_stack.pki import make_ca, make_cert
 
 # The gRPC servers and clients `weed mini` runs (sections of SeaweedFS's security.toml).
 GRPC_COMPONENTS = (
@@ -45,62 +45,22 @@ def _private(path: Path, data: bytes) -> None:
 
 
 def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """A CA and one certificate it signed (server and client use), valid for 127.0.0.1.
-
-    Returns (ca.crt, tls.crt, tls.key).
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    validity = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=365))
-
-    def build(subject: str, issuer: str, public_key: object) -> x509.CertificateBuilder:
-        return (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(validity[0])
-            .not_valid_after(validity[1])
-        )
-
-    ca_name = f"symptom-dx local S3 CA {secrets.token_hex(4)}"
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        build(ca_name, ca_name, ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
+    """A CA made for this start and one certificate it signed (server and client use), valid for
+    127.0.0.1; the CA's key is deleted once it has signed. Returns (ca.crt, tls.crt, tls.key)."""
+    for stale in ("ca.crt", "ca.key", "tls.crt", "tls.key"):
+        (folder / stale).unlink(missing_ok=True)
+    make_ca(folder, "ca", f"symptom-dx local S3 CA {secrets.token_hex(4)}", days=365)
+    make_cert(
+        folder,
+        "tls",
+        "ca",
+        "/CN=seaweedfs",
+        "serverAuth,clientAuth",
+        "DNS:localhost,IP:127.0.0.1",
+        days=365,
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        build("seaweedfs", ca_name, key.public_key())
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    paths = folder / "ca.crt", folder / "tls.crt", folder / "tls.key"
-    paths[0].write_bytes(ca.public_bytes(pem))
-    paths[1].write_bytes(cert.public_bytes(pem))
-    _private(
-        paths[2],
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    )
-    return paths
+    (folder / "ca.key").unlink()  # nothing else is ever signed by this start's CA
+    return folder / "ca.crt", folder / "tls.crt", folder / "tls.key"
 
 
 def write_security_config(folder: Path) -> Path:

@@ -151,34 +151,21 @@ netns_pids() {
   return 0
 }
 
-# --- certificates (openssl; callers cd into their folder and set umask 077) ---
-TLS_DAYS=3650
+# --- certificates: the project's one helper (pipelines/local_stack/pki.py), in the venv ---
+# Callers cd into their folder; what exists is kept.
+PROJECT_PY=$REPO_ROOT/.venv/bin/python
 
-# tls_ca NAME CN: a self-signed CA NAME.crt/NAME.key in the current folder (kept if it exists)
+# tls_ca NAME CN: a self-signed CA NAME.crt/NAME.key in the current folder
 tls_ca() {
-  [ -f "$1.crt" ] && return 0
-  openssl genrsa -out "$1.key" 2048 2>/dev/null
-  openssl req -x509 -new -key "$1.key" -sha256 -days "$TLS_DAYS" -subj "/CN=$2" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-    -out "$1.crt"
+  [ -x "$PROJECT_PY" ] || die "no $PROJECT_PY: make venv first"
+  "$PROJECT_PY" -m pipelines.local_stack.pki ca "$1" "$2"
 }
 
-# tls_cert NAME CA SUBJECT USAGE [SANS]: NAME.key + NAME.crt signed by CA, in the current folder (kept
-# if it exists); USAGE is clientAuth, serverAuth or both
+# tls_cert NAME CA SUBJECT USAGE [SANS]: NAME.key + NAME.crt signed by CA, in the current folder;
+# USAGE is clientAuth, serverAuth or both, SANS "DNS:name,IP:address"
 tls_cert() {
-  local name=$1 ca=$2 subj=$3 usage=$4 sans=${5:-}
-  [ -f "$name.crt" ] && return 0
-  openssl genrsa -out "$name.key" 2048 2>/dev/null
-  openssl req -new -key "$name.key" -subj "$subj" -out "$name.csr"
-  {
-    echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    echo "extendedKeyUsage=$usage"
-    [ -n "$sans" ] && echo "subjectAltName=$sans"
-  } >"$name.ext"
-  openssl x509 -req -in "$name.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial -sha256 \
-    -days "$TLS_DAYS" -extfile "$name.ext" -out "$name.crt" 2>/dev/null
-  rm -f "$name.csr" "$name.ext"
+  [ -x "$PROJECT_PY" ] || die "no $PROJECT_PY: make venv first"
+  "$PROJECT_PY" -m pipelines.local_stack.pki cert "$@"
 }
 
 # wait_for SECONDS DESCRIPTION CMD...: poll CMD once a second until it succeeds.

@@ -41,7 +41,6 @@ mkdir -p "$MPKI" && chmod 700 "$MPKI"
   tls_ca ca symptomdx-monitoring-webhook-ca
   tls_cert tls ca "/CN=$webhook_svc.$MON_NS.svc" serverAuth \
     "DNS:$webhook_svc,DNS:$webhook_svc.$MON_NS,DNS:$webhook_svc.$MON_NS.svc,DNS:$webhook_svc.$MON_NS.svc.$CLUSTER_DOMAIN"
-  rm -f ./*.srl
 )
 kctl_namespace "$MON_NS"
 kctl -n "$MON_NS" create secret generic "$RELEASE-admission" --from-file=ca="$MPKI/ca.crt" \

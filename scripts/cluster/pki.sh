@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes the cluster's PKI with openssl into .state/cluster/pki and the kubeconfigs into
-# .state/cluster. Idempotent: existing files are kept. Called by up.sh.
+# Makes the cluster's PKI into .state/cluster/pki (certificates with the project's helper,
+# pipelines/local_stack/pki.py; the service-account key pair with openssl) and the kubeconfigs
+# into .state/cluster. Idempotent: existing files are kept. Called by up.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -30,7 +31,6 @@ if [ ! -f sa.key ]; then
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 fi
-rm -f ./*.srl
 
 # kubeconfig FILE SERVER CERTNAME USER
 kubeconfig() {
