@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CHECKOV_VERSION="3.3.30"
-CHECKOV_VENV=".venv-checkov"
+# checkov has its own venv (its pins clash with the project's), kept with the other caches
+CHECKOV_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/symptom-dx/checkov-${CHECKOV_VERSION}"
 UV_VERSION="0.13.8"
 
 # Terraform: an empty CLI config silences the "no config file" warning and
@@ -51,31 +52,7 @@ if [[ ! -s "${CHECKOV_REPORT}" ]]; then
   "${CHECKOV_VENV}/bin/checkov" --skip-download --compact -d terraform --framework terraform || true
   exit 1
 fi
-python3 - "${CHECKOV_REPORT}" <<'PY'
-import json
-import sys
-
-with open(sys.argv[1], encoding="utf-8") as handle:
-    data = json.load(handle)
-reports = data if isinstance(data, list) else [data]
-passed = failed = skipped = parsing_errors = 0
-for report in reports:
-    summary = report.get("summary", {})
-    passed += summary.get("passed", 0)
-    failed += summary.get("failed", 0)
-    skipped += summary.get("skipped", 0)
-    parsing_errors += summary.get("parsing_errors", 0)
-    for check in report.get("results", {}).get("failed_checks", []):
-        print(f"    FAILED {check['check_id']} {check['resource']} {check['file_path']}:{check['file_line_range']}")
-    for check in report.get("results", {}).get("skipped_checks", []):
-        reason = (check.get("check_result") or {}).get("suppress_comment", "")
-        print(f"    skipped {check['check_id']} {check['resource']}: {reason}")
-print(
-    f"    checkov terraform: passed={passed} failed={failed} skipped={skipped}"
-    f" parsing_errors={parsing_errors}"
-)
-sys.exit(1 if failed or parsing_errors or not passed else 0)
-PY
+.venv/bin/python tests/infra/checkov_summary.py "${CHECKOV_REPORT}"
 echo "    checkov: ok"
 
 echo "==> pytest tests/infra"
