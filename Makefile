@@ -49,7 +49,7 @@ test: venv ## unit, data, integration, browser, container and infrastructure tes
 	@bash scripts/apt-deps.sh chromium fonts-nanum prometheus prometheus-alertmanager docker.io debootstrap
 	@REGISTRY= TAG= bash scripts/images.sh  # the images manifests/ names, which the tests run
 	@bash scripts/k8s-tools.sh >/dev/null && bash scripts/go-tools.sh >/dev/null  # kubectl, helm, actionlint
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --ignore=tests/infra --ignore=tests/cluster
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 --ignore=tests/infra --ignore=tests/cluster
 	@bash scripts/test-infra.sh  # terraform fmt, checkov, tests/infra
 
 test-fast: venv ## the in-process tests alone (under a minute): no server, container, browser, images or apt
