@@ -320,7 +320,7 @@ def start_s3(
 
 # MLflow's basic-auth configuration: the cluster's (a ConfigMap made from this file), with the
 # user database moved into the local state folder.
-MLFLOW_AUTH_CONFIG = Path(__file__).resolve().parents[3] / "manifests" / "mlflow" / "basic_auth.ini"
+MLFLOW_AUTH_CONFIG = Path(__file__).resolve().parents[2] / "manifests" / "mlflow" / "basic_auth.ini"
 
 
 @dataclass(frozen=True)
