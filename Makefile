@@ -31,9 +31,9 @@ venv: ## create .venv from requirements.lock (once)
 lock: ## re-resolve requirements.lock, the one source of pins (venv and every image)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
-run: venv ## train, register and serve on the embedded default (local KFP, MLflow, S3, KServe, UI, Prometheus)
+run: venv ## train, register and serve on the embedded default (local KFP, MLflow, S3, KServe, UI, Prometheus); PARAMS="NAME=VALUE ..." sets pipeline parameters
 	@bash scripts/apt-deps.sh prometheus prometheus-alertmanager
-	@$(PY) -m pipelines.run_local run
+	@$(PY) -m pipelines.run_local run $(PARAMS)
 
 serve: venv ## serve a model: make serve MODEL_URI=<folder | s3://bucket/prefix (with AWS_* set)>
 	@test -n "$(MODEL_URI)" || { echo "usage: make serve MODEL_URI=<model folder or s3://bucket/prefix>" >&2; exit 2; }

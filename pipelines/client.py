@@ -32,16 +32,22 @@ class PipelineClientError(SymptomDxError):
     """The KFP API server could not be reached or refused a request."""
 
 
-def parameters(pairs: list[str]) -> dict[str, Any]:
-    """``["nb_alpha=0.2", "deploy=false"]`` -> typed values, by the pipeline's signature."""
+def typed_parameters(
+    pairs: list[str], set_elsewhere: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``["nb_alpha=0.2", "deploy=false"]`` -> typed values, by the pipeline's signature;
+    ``set_elsewhere`` maps the names the caller sets itself to how a user sets them instead."""
     from pipelines.disease_training_pipeline import disease_training_pipeline
 
     signature = inspect.signature(disease_training_pipeline.pipeline_func).parameters
+    set_elsewhere = set_elsewhere or {}
     out: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
+        if name in set_elsewhere:
+            raise PipelineClientError(f"parameter {name} is set here: {set_elsewhere[name]}")
         if not sep or name not in signature:
-            known = ", ".join(signature)
+            known = ", ".join(n for n in signature if n not in set_elsewhere)
             raise PipelineClientError(
                 f"bad parameter {pair!r}: use NAME=VALUE with NAME one of {known}"
             )
@@ -56,8 +62,15 @@ def parameters(pairs: list[str]) -> dict[str, Any]:
                 out[name] = kind(text)
         except ValueError:
             raise PipelineClientError(
-                f"parameter {name} wants a {kind.__name__}, got {text!r}"
+                f"parameter {name} wants {'an' if kind is int else 'a'} {kind.__name__},"
+                f" got {text!r}"
             ) from None
+    return out
+
+
+def parameters(pairs: list[str]) -> dict[str, Any]:
+    """A run's parameters for a KFP API server: typed, and naming the data to train on."""
+    out = typed_parameters(pairs)
     if "data_source" not in out:
         raise PipelineClientError("data_source=... is required (a https:// or s3:// Training.csv)")
     return out

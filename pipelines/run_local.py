@@ -398,21 +398,36 @@ class PipelineFailed(Exception):
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
+# What make run sets itself, and how a user sets it instead.
+SET_BY_MAKE_RUN = {
+    "data_source": "DATA_SOURCE or DATA_DIR",
+    "data_sha256": "it is checked against data/download.py's pins",
+    "knowledge_source": "the folder of the data",
+    "deploy": "make run serves on this machine (SYMPTOM_DX_DEPLOY=true deploys to a cluster)",
+}
+PipelineParameters = Annotated[
+    list[str] | None,
+    typer.Argument(help="NAME=VALUE pipeline parameters, e.g. algorithms=naive_bayes"),
+]
+
+
 @app.command()
 def run(
+    params: PipelineParameters = None,
     serve_model: bool = typer.Option(True, "--serve/--no-serve", help="serve the champion"),
 ) -> None:
     """Start local S3 and MLflow, train, evaluate, register, then serve model and UI with
     Prometheus and Alertmanager."""
     settings = LocalRunSettings()
     try:
+        pipeline_parameters(params)  # a typo fails before anything starts
         # Run: SIGTERM/SIGHUP stop it like Ctrl+C from here on, a reaper stops what it started
         # if it is killed, and what an earlier killed run left is stopped first.
         with Run(settings.state_dir, say), ExitStack() as stack:
             source, sha256, data_dir = resolve_data(settings)
             env = start_backends(settings, stack)
             os.environ.update(env)
-            result = run_pipeline_in_child(settings, source, sha256, data_dir)
+            result = run_pipeline_in_child(settings, source, sha256, data_dir, params or [])
             if serve_model:
                 serve(
                     settings,
@@ -433,7 +448,7 @@ def run(
 
 
 def run_pipeline_in_child(
-    settings: LocalRunSettings, source: str, sha256: str, knowledge: Path
+    settings: LocalRunSettings, source: str, sha256: str, knowledge: Path, params: list[str]
 ) -> dict:
     """`train` in a process of its own, against the S3 and MLflow just started: KFP's and
     MLflow's imports and whatever the steps leave in memory (~270 MB) go away with it, and
@@ -442,15 +457,35 @@ def run_pipeline_in_child(
     result_file.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "pipelines.run_local", "train"]
     argv += ["--source", source, "--sha256", sha256, "--knowledge", str(knowledge)]
-    argv += ["--result", str(result_file)]
+    argv += ["--result", str(result_file), "--", *params]
     done = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0 or not result_file.is_file():
         raise PipelineFailed(done.returncode or 1)
     return json.loads(result_file.read_text())
 
 
+def pipeline_parameters(pairs: list[str] | None) -> dict:
+    """NAME=VALUE pairs -> the pipeline's typed parameters (not those make run sets)."""
+    from pipelines.client import typed_parameters
+    from symptom_dx.candidates import HYPERPARAMETERS
+    from symptom_dx.config import DEFAULTS
+    from symptom_dx.steps import hyperparameters, parse_algorithms
+
+    params = typed_parameters(pairs or [], SET_BY_MAKE_RUN)
+    # the train step's own checks, before anything starts
+    parse_algorithms(params.get("algorithms", DEFAULTS.algorithms))
+    hyperparameters(
+        **{
+            **DEFAULTS.hyperparameter_values(),
+            **{k: params[k] for k in HYPERPARAMETERS & params.keys()},
+        }
+    )
+    return params
+
+
 @app.command()
 def train(
+    params: PipelineParameters = None,
     source: Annotated[str, typer.Option(hidden=True, help="what to ingest (run resolved)")] = "",
     sha256: Annotated[str, typer.Option(hidden=True, help="its expected sha256")] = "",
     knowledge: Annotated[
@@ -468,7 +503,13 @@ def train(
         if not source:
             source, sha256, knowledge = resolve_data(settings)
         preflight()
-        outcome = run_pipeline(settings, source, sha256, knowledge or Path(source).parent)
+        outcome = run_pipeline(
+            settings,
+            source,
+            sha256,
+            knowledge or Path(source).parent,
+            **pipeline_parameters(params),
+        )
         report(outcome)
         if result is not None:
             result.write_text(json.dumps(outcome))

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from symptom_dx.candidates import DEFAULT_CANDIDATE
+
 REPO = Path(__file__).resolve().parents[1]
 S3_ACCESS_KEY = "test-access-key"
 S3_SECRET_KEY = "test-secret-key-0123456789"
@@ -27,10 +29,18 @@ def s3_env(s3_url: str, bucket: str) -> dict[str, str]:
     }
 
 
-def run_pipeline_command(env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    """`python -m pipelines.run_local train` in the checkout, with ``env`` as its environment."""
+# The pipeline's default candidate alone: where a test checks what a run does (the gate, the
+# steps in an image), not which candidate wins, one candidate is the same check for less work.
+DEFAULT_CANDIDATE_ONLY = (f"algorithms={DEFAULT_CANDIDATE}",)
+
+
+def run_pipeline_command(
+    env: dict[str, str], timeout: float, params: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """`python -m pipelines.run_local train [NAME=VALUE...]` in the checkout, with ``env`` as its
+    environment."""
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.run_local", "train"],
+        [sys.executable, "-m", "pipelines.run_local", "train", *params],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -121,6 +121,8 @@ _TABLE = (
 )
 CANDIDATES: dict[str, Candidate] = {c.name: c for c in _TABLE}
 ALGORITHMS = tuple(CANDIDATES)
+# The one candidate tests and benchmarks train when they need a model like the pipeline's.
+DEFAULT_CANDIDATE = "naive_bayes"
 # Every candidate's hyperparameters by pipeline parameter name, in the table's order.
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
     h.name: h for c in CANDIDATES.values() for h in c.hyperparameters

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from symptom_dx import kaggle
-from symptom_dx.candidates import ALGORITHMS, CANDIDATES, HYPERPARAMETERS
+from symptom_dx.candidates import ALGORITHMS, CANDIDATES, DEFAULT_CANDIDATE, HYPERPARAMETERS
 from symptom_dx.config import DEFAULTS
 from symptom_dx.dataset import Dataset, dataset_statistics, load_dataset, write_dataset
 from symptom_dx.errors import SymptomDxError, first_line
@@ -248,8 +248,8 @@ def train_default_candidate(ds: Dataset) -> tuple[SymptomClassifier, Any]:
     model = SymptomClassifier.train(
         parts.train.X,
         parts.train.y,
-        "naive_bayes",
-        hyperparameters(**DEFAULTS.hyperparameter_values())["naive_bayes"],
+        DEFAULT_CANDIDATE,
+        hyperparameters(**DEFAULTS.hyperparameter_values())[DEFAULT_CANDIDATE],
         DEFAULTS.dropout_samples,
         DEFAULTS.seed,
     )

@@ -21,7 +21,13 @@ import pytest
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from minio import Minio
 from pods import deployment_pod, named, readable_copy, running_pod, start_pod, wait_ready
-from testkit import S3_ACCESS_KEY, S3_SECRET_KEY, run_pipeline_command, s3_env
+from testkit import (
+    DEFAULT_CANDIDATE_ONLY,
+    S3_ACCESS_KEY,
+    S3_SECRET_KEY,
+    run_pipeline_command,
+    s3_env,
+)
 
 from symptom_dx.settings import MODEL_NAME
 
@@ -392,7 +398,7 @@ def test_pipeline_runs_in_the_components_image_and_registers_a_champion(
         "KFP_RUNNER": "docker",
     }
     started = time.monotonic()
-    out = run_pipeline_command(env, timeout=600)
+    out = run_pipeline_command(env, timeout=600, params=DEFAULT_CANDIDATE_ONLY)
     report["pipeline_in_docker_s"] = round(time.monotonic() - started, 1)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "gate: no champion yet" in out.stderr

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from makerun import PIPELINE, SERVING, MakeRun, free_ports, infer, nothing_left
 from minio import Minio
-from testkit import prometheus, run_pipeline_command
+from testkit import DEFAULT_CANDIDATE_ONLY, prometheus, run_pipeline_command
 
 from pipelines.local_stack.lifecycle import RECORD_FILE, alive, processes_of
 from pipelines.local_stack.services import free_port, port_is_free
@@ -90,9 +90,9 @@ def backend(served, tmp_path_factory):
     return env, s3, env["SYMPTOM_DX_BUCKET"], tmp_path_factory.mktemp("train-state")
 
 
-def run_cli(env: dict, state_dir, **extra) -> subprocess.CompletedProcess:
+def run_cli(env: dict, state_dir, params=DEFAULT_CANDIDATE_ONLY, **extra):
     full = {**os.environ, **env, "STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1", **extra}
-    return run_pipeline_command(full, timeout=300)
+    return run_pipeline_command(full, timeout=300, params=params)
 
 
 def last_line(proc: subprocess.CompletedProcess) -> str:
