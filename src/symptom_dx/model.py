@@ -497,6 +497,11 @@ class SymptomClassifier:
         """[N] how well each patient's symptoms fit the likeliest disease pattern: the largest,
         over diseases, mean log-share of the given symptoms in the disease's training patterns
         (0: every given symptom in all of them; an empty list scores 0)."""
+        if len(present) == 1:  # one patient: a gather and a sum, not a [1, n] x [n, classes]
+            distinct = sorted(set(present[0]))
+            if not distinct:
+                return np.zeros(1)
+            return np.array([self._pattern_table[distinct].sum(axis=0).max() / len(distinct)])
         return _pattern_scores(self._pattern_table, _padded(present, len(self._ids)))
 
     @property
