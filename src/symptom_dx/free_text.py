@@ -190,28 +190,29 @@ class Lexicon:
         """Every pattern occurrence: keys in order, at most MAX_GAP words apart, one clause."""
         out: list[Match] = []
         n = len(stream)
-        for i, w in enumerate(stream):
-            for p in self.by_first.get(w.key, ()):
-                gap = 0 if p.contiguous else MAX_GAP
-                positions = [w.position]
+        # columns, not attribute look-ups in the inner loop (the parser's hottest one)
+        keys = [w.key for w in stream]
+        positions = [w.position for w in stream]
+        clauses = [w.clause for w in stream]
+        sentences = [w.sentence for w in stream]
+        by_first = self.by_first
+        for i, first in enumerate(keys):
+            for p in by_first.get(first, ()):
+                groups = sentences if p.cross_clause else clauses
+                group = groups[i]
+                reach = 1 if p.contiguous else MAX_GAP + 1  # how far the next key may be
+                found = [positions[i]]
                 j = i
                 for key in p.keys[1:]:
-                    found = -1
-                    for k in range(j + 1, min(n, j + 2 + gap)):
-                        nxt = stream[k]
-                        if (nxt.sentence if p.cross_clause else nxt.clause) != (
-                            w.sentence if p.cross_clause else w.clause
-                        ):
-                            break
-                        if nxt.key == key:
-                            found = k
-                            break
-                    if found < 0:
+                    k, end = j + 1, min(n, j + 1 + reach)
+                    while k < end and groups[k] == group and keys[k] != key:
+                        k += 1
+                    if k >= end or groups[k] != group:
                         break
-                    positions.append(stream[found].position)
-                    j = found
+                    found.append(positions[k])
+                    j = k
                 else:
-                    out.append(Match(p, frozenset(positions), positions[0], positions[-1]))
+                    out.append(Match(p, frozenset(found), found[0], found[-1]))
         return out
 
     def find_literal(self, words: Sequence[str], positions: Sequence[int]) -> list[Match]:
@@ -663,11 +664,12 @@ def analyse_english(text: str, offset: int = 0) -> Findings:
         t.key = key
         stream.append(StreamWord(key, i, phrase_of[i], clause_of[i]))
 
-    matches = _exact_parts(text, tokens, offset)
+    parts = list(_parts(text, tokens, offset))
+    matches = _exact_parts(parts)
     matches += res.lexicon.find(stream)
     matches += res.lexicon.find_literal(words, word_positions)
     matches = keep_longest(matches)
-    matches += _fuzzy_parts(text, tokens, offset, matches)
+    matches += _fuzzy_parts(parts, matches)
     _negate_english(tokens, clause_of, segment_of, matches, res)
     return Findings(
         matches, _english_not_understood(text, tokens, segment_of, matches, res, offset)
@@ -693,24 +695,22 @@ def _whole(pattern_ids: tuple[str, ...], phrase: str, inside: list[int]) -> Matc
     return Match(p, frozenset(inside), inside[0], inside[-1])
 
 
-def _exact_parts(text: str, tokens: Sequence[EnToken], offset: int) -> list[Match]:
+def _exact_parts(parts: Sequence[tuple[str, list[int]]]) -> list[Match]:
     """List items that are exactly a known spelling (today's comma-separated inputs)."""
     exact = exact_english()
     out = []
-    for part, inside in _parts(text, tokens, offset):
+    for part, inside in parts:
         sid = exact.get(compact_key(part))
         if sid is not None:
             out.append(_whole((sid,), part, inside))
     return out
 
 
-def _fuzzy_parts(
-    text: str, tokens: Sequence[EnToken], offset: int, matches: Sequence[Match]
-) -> list[Match]:
+def _fuzzy_parts(parts: Sequence[tuple[str, list[int]]], matches: Sequence[Match]) -> list[Match]:
     """Short list items nothing matched, tried as one misspelled name ("skin rsh")."""
     covered = {p for m in matches for p in m.positions}
     out = []
-    for part, inside in _parts(text, tokens, offset):
+    for part, inside in parts:
         if len(inside) > MAX_FUZZY_PHRASE_WORDS or covered.intersection(inside):
             continue
         sid = fuzzy_phrase(part)
