@@ -188,8 +188,13 @@ def builds(calls: list[str]) -> list[str]:
 def test_make_images_builds_for_amd64_by_default(images_sh) -> None:
     out, calls = images_sh(REGISTRY="ghcr.io/symptom-dx", TAG="0.1.0")
     assert out.returncode == 0, out.stderr
-    assert len(builds(calls)) == 4
+    # each image and its build stage (tagged, so the stage stays as cache when the images a
+    # build replaced are removed: the labelled ones, and only those)
+    assert len([c for c in builds(calls) if " -t symptom-dx-build-cache:" in c]) == 4
+    assert len(builds(calls)) == 8
     assert all(" --platform linux/amd64 " in c for c in builds(calls)), builds(calls)
+    assert all(" --label io.symptom-dx.project=symptom-dx " in c for c in builds(calls))
+    assert calls[-1] == "docker image prune -f --filter label=io.symptom-dx.project=symptom-dx"
     assert "linux/amd64" in out.stdout
 
 
