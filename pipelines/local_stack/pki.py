@@ -39,20 +39,7 @@ def make_ca(folder: Path, name: str, common_name: str, days: int = VALID_DAYS) -
     subject = _subject(f"/CN={common_name}")
     builder = _builder(subject, subject, key.public_key(), days)
     builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-    builder = builder.add_extension(
-        x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=True,
-            crl_sign=True,
-            encipher_only=False,
-            decipher_only=False,
-        ),
-        True,
-    )
+    builder = builder.add_extension(_key_usage(signs_certificates=True), True)
     return _write(folder, name, builder, key, key)
 
 
@@ -83,24 +70,28 @@ def make_cert(
     key = _new_key()
     builder = _builder(_subject(subject), ca_cert.subject, key.public_key(), days)
     builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-    builder = builder.add_extension(
-        x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=False,  # ECDSA keys sign; they encipher nothing
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=False,
-            crl_sign=False,
-            encipher_only=False,
-            decipher_only=False,
-        ),
-        True,
-    )
+    builder = builder.add_extension(_key_usage(signs_certificates=False), True)
     builder = builder.add_extension(x509.ExtendedKeyUsage(usages), False)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(_sans(sans)), False)
     return _write(folder, name, builder, key, ca_key)
+
+
+def _key_usage(signs_certificates: bool) -> Any:
+    """Signatures only (ECDSA keys encipher nothing), and certificates and CRLs for a CA."""
+    from cryptography import x509
+
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signs_certificates,
+        crl_sign=signs_certificates,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def _new_key() -> Any:
