@@ -13,9 +13,20 @@ bash "$(dirname "$0")/apt-deps.sh" debootstrap
 # The Debian mirrors this machine's apt uses (whatever its sources say, in either format): the
 # image installs its packages from where this machine can. DEBIAN_MIRROR and
 # DEBIAN_SECURITY_MIRROR override them.
+sources() { # "SITE RELEASE" of each configured source: apt's own view, then (for a machine
+  # whose package lists were never fetched, where apt lists nothing) the files themselves
+  apt-get indextargets --format '$(SITE) $(RELEASE)' 2>/dev/null
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] && awk '$1 == "deb" { i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+      print $i, $(i + 1) }' "$f"
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && awk '/^URIs:/ { uri = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) print uri, $i }
+      /^$/ { uri = "" }' "$f"
+  done
+}
 site_of() { # site_of RELEASE-PATTERN: the first apt source serving a release that matches
-  apt-get indextargets --format '$(SITE) $(RELEASE)' 2>/dev/null |
-    awk -v want="^($1)\$" '$2 ~ want { print $1; exit }'
+  sources | awk -v want="^($1)\$" '$2 ~ want { sub(/\/$/, "", $1); print $1; exit }' || true
 }
 mirror=${DEBIAN_MIRROR:-$(site_of "$suite")}
 mirror=${mirror:-$(site_of '[a-z]+')} # a host of another release: its mirror serves ours too
