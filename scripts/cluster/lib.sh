@@ -155,18 +155,15 @@ netns_pids() {
 # Callers cd into their folder; what exists is kept.
 PROJECT_PY=$REPO_ROOT/.venv/bin/python
 
-# tls_ca NAME CN: a self-signed CA NAME.crt/NAME.key in the current folder
-tls_ca() {
+pki() { # pki ARGS...: the helper in the project's venv
   [ -x "$PROJECT_PY" ] || die "no $PROJECT_PY: make venv first"
-  "$PROJECT_PY" -m pipelines.local_stack.pki ca "$1" "$2"
+  "$PROJECT_PY" -m pipelines.local_stack.pki "$@"
 }
-
+# tls_ca NAME CN: a self-signed CA NAME.crt/NAME.key in the current folder
+tls_ca() { pki ca "$1" "$2"; }
 # tls_cert NAME CA SUBJECT USAGE [SANS]: NAME.key + NAME.crt signed by CA, in the current folder;
 # USAGE is clientAuth, serverAuth or both, SANS "DNS:name,IP:address"
-tls_cert() {
-  [ -x "$PROJECT_PY" ] || die "no $PROJECT_PY: make venv first"
-  "$PROJECT_PY" -m pipelines.local_stack.pki cert "$@"
-}
+tls_cert() { pki cert "$@"; }
 
 # wait_for SECONDS DESCRIPTION CMD...: poll CMD once a second until it succeeds.
 wait_for() {

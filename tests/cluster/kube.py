@@ -25,6 +25,7 @@ import yaml
 from testkit import REPO, cluster_setting
 
 from pipelines.local_stack.services import free_port
+from symptom_dx.deadlines import poll_until
 
 CLUSTER = REPO / "scripts" / "cluster"
 
@@ -184,16 +185,15 @@ IMAGE_PULL_POLICY = "Never" if LOCAL else "IfNotPresent"
 
 
 def wait_for(check: Callable[[], object], timeout: float, what: str, every: float = 2) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
+    def answer() -> object:
         try:
-            result = check()
-        except (AssertionError, KeyError, IndexError, httpx.HTTPError):
-            result = None
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        time.sleep(every)
+            return check()
+        except (AssertionError, KeyError, IndexError, httpx.HTTPError):  # not there yet
+            return None
+
+    result = poll_until(answer, timeout, every)
+    assert result, f"timed out after {timeout:.0f} s waiting for {what}"
+    return result
 
 
 @contextlib.contextmanager
