@@ -112,9 +112,9 @@ def _respond(
     """Decode (unless done), rank and encode: (the response, seconds of each stage)."""
     query, request_id = decoded or decode()
     t1 = time.perf_counter()
-    results = model.rank(query)
+    ranked = model.rank_columns(query)
     t2 = time.perf_counter()
-    response = encode(model.name, request_id or str(uuid.uuid4()), output_tensors(query, results))
+    response = encode(model.name, request_id or str(uuid.uuid4()), output_tensors(query, ranked))
     return response, (t1 - start, t2 - t1, time.perf_counter() - t2)
 
 

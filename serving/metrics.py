@@ -11,13 +11,15 @@ traffic with them. A model saved before the reference was recorded exports neith
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 
 from serving.protocol import REASONS
-from symptom_dx.model import Differential, TrainingReference
+from symptom_dx.model import TrainingReference
 from symptom_dx.vocabulary import vocabulary
 
 FORMS = ("names", "vector")
@@ -56,15 +58,18 @@ class ModelMetrics:
             for disease, share in reference.disease_share.items():
                 TRAINING_DISEASE_SHARE.labels(model_name, disease).set(share)
 
-    def ranked(
-        self, present: Sequence[Sequence[int]], results: Sequence[Differential], form: str
-    ) -> None:
-        for r in results:
-            self._top[r.diseases[0]].inc()
-        for positions in present:
-            for j in positions:
+    def ranked(self, present: Sequence[Sequence[int]], top: Sequence[str], form: str) -> None:
+        """Count ranked patients: each one's ``present`` positions and ``top`` disease."""
+        if len(present) == 1:  # the common case: a few increments
+            self._top[top[0]].inc()
+            for j in present[0]:
                 self._seen[j].inc()
-        self._forms[form].inc(len(results))
+        else:  # one increment per distinct label, not per patient and symptom
+            for disease, count in collections.Counter(top).items():
+                self._top[disease].inc(count)
+            for j, count in collections.Counter(chain.from_iterable(present)).items():
+                self._seen[j].inc(count)
+        self._forms[form].inc(len(present))
 
     def rejected(self, reason: str) -> None:
         self._rejected[reason].inc()

@@ -30,7 +30,7 @@ from serving.storage import fetch_model_dir
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
 from symptom_dx.free_text import parse_symptoms
-from symptom_dx.model import Differential, SymptomClassifier
+from symptom_dx.model import Differential, RankedColumns, SymptomClassifier
 
 logger = logging.getLogger("kserve")
 T = TypeVar("T")
@@ -63,7 +63,7 @@ class Decoded:
 class Ranked:
     query: Query
     envelope: Envelope
-    results: list[Differential]
+    results: list[Differential] | RankedColumns  # v1: Differentials; v2: columns
 
 
 class DiseaseClassifier(Model):
@@ -100,7 +100,7 @@ class DiseaseClassifier(Model):
         # ready: loading Kiwi (1-3 s) holds the GIL up to ~0.5 s at a time, which would stall
         # every request of a server already answering.
         warm = Tensor(contract.SYMPTOMS.name, contract.BYTES, [2], ["itching", "a bad cough"])
-        self.rank(self.decode([warm], None), record=False)
+        self.rank_columns(self.decode([warm], None), record=False)
         parse_symptoms("열이 나요")
         self.ready = True
         return self.ready
@@ -151,10 +151,20 @@ class DiseaseClassifier(Model):
         return query.size > INLINE_SYMPTOMS or len(query.present) * query.top_k > INLINE_CELLS
 
     def rank(self, query: Query, record: bool = True) -> list[Differential]:
+        """One ``Differential`` a patient (the v1 answer)."""
         results = self.classifier.rank(query.present, query.top_k, absent=query.absent)
         if record:
-            self.metrics.ranked(query.present, results, query.form)
+            self.metrics.ranked(query.present, [r.diseases[0] for r in results], query.form)
         return results
+
+    def rank_columns(self, query: Query, record: bool = True) -> RankedColumns:
+        """The answer as the v2 output tensors' columns (many patients ranked as arrays)."""
+        ranked = self.classifier.rank_columns(
+            query.present, query.top_k, query.absent, contract.LIST_SEPARATOR
+        )
+        if record:
+            self.metrics.ranked(query.present, ranked.top, query.form)
+        return ranked
 
     def reject(self, error: RequestRejected) -> None:
         """Count a rejected request and log its reason code (never its symptoms); the server's
@@ -193,13 +203,14 @@ class DiseaseClassifier(Model):
 
     async def predict(self, payload: Decoded, headers: dict[str, str] | None = None) -> Ranked:
         query = payload.query
-        results = await self.off_loop(self.costly(query), self.rank, query)
+        rank = self.rank if payload.envelope.v1 else self.rank_columns
+        results = await self.off_loop(self.costly(query), rank, query)
         return Ranked(query, payload.envelope, results)
 
     async def postprocess(
         self, result: Ranked, headers: dict[str, str] | None = None
     ) -> dict | InferResponse:
-        if result.envelope.v1:
+        if isinstance(result.results, list):  # v1
             return {"predictions": protocol.v1_predictions(result.results)}
         outputs = [
             InferOutput(o["name"], o["shape"], o["datatype"], o["data"])

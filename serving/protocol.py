@@ -20,9 +20,9 @@ from kserve.errors import InvalidInput
 
 from symptom_dx import contract
 from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
-from symptom_dx.features import decode, fold_duplicates
+from symptom_dx.features import fold_duplicates
 from symptom_dx.free_text import HANGUL, parse_symptoms
-from symptom_dx.model import Differential
+from symptom_dx.model import Differential, RankedColumns
 from symptom_dx.vocabulary import (
     FuzzyBudget,
     TooManyInexactNames,
@@ -334,26 +334,41 @@ def positions_from_vector(t: Tensor) -> list[list[int]]:
         raise RequestRejected(
             "bad_shape", f"input '{t.name}' must have shape [N, {contract.N_SYMPTOMS}], got {shape}"
         )
+    size = shape[0] * shape[1]
     try:
-        X = np.asarray(t.data if isinstance(t.data, np.ndarray) else _flat(t), dtype=np.float64)
-        X = X.reshape(shape)
+        X = _numbers(t.data, size)
     except (ValueError, TypeError, OverflowError):
+        X = None
+    if X is None:  # rows and single numbers mixed, or not numbers at all
+        try:
+            X = _numbers(_flat(t), size)
+        except (ValueError, TypeError, OverflowError):
+            X = None
+    if X is None:
         raise RequestRejected(
             "bad_shape", f"input '{t.name}' data does not fill shape {shape} with numbers"
-        ) from None
-    if not np.isin(X, (0, 1)).all():
+        )
+    X = X.reshape(shape)
+    if not ((X == 0) | (X == 1)).all():
         raise RequestRejected("bad_value", f"input '{t.name}' must hold only 0 and 1")
     X = fold_duplicates(X)
-    vocab = vocabulary()
-    out = []
-    for i, row in enumerate(X):
-        ids = decode(row)
-        if not ids:
-            raise RequestRejected(
-                "empty_symptoms", f"{_prefix(i, len(X))}no symptoms given: the row is all zeros"
-            )
-        out.append([vocab.position(s) for s in ids])
-    return out
+    counts = np.count_nonzero(X, axis=1)
+    if not counts.all():
+        i = int(np.argmin(counts))
+        raise RequestRejected(
+            "empty_symptoms", f"{_prefix(i, len(X))}no symptoms given: the row is all zeros"
+        )
+    # each row's positions in vocabulary order, from one nonzero over the whole matrix
+    positions = np.nonzero(X)[1].tolist()
+    ends = np.cumsum(counts).tolist()
+    return [positions[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+
+
+def _numbers(data: Any, size: int) -> np.ndarray | None:
+    """``data`` (flat, or rows of equal length) as float64, None if it has not ``size``
+    elements."""
+    X = np.asarray(data, dtype=np.float64)
+    return X if X.size == size else None
 
 
 def decode_inputs(
@@ -493,38 +508,27 @@ def _shown(value: Any) -> str:
 
 
 # -- encoding ----------------------------------------------------------------------------------
-def output_tensors(query: Query, results: Sequence[Differential]) -> list[dict]:
+def output_tensors(query: Query, ranked: RankedColumns) -> list[dict]:
     """The contract's output tensors (data flat, row-major), as v2 JSON dicts."""
-    n = len(results)
-    k = len(results[0].diseases) if results else query.top_k
+    n, k = len(ranked.next_question), ranked.k
     join = contract.LIST_SEPARATOR.join
-    diseases: list[str] = []
-    probabilities: list[float] = []
-    supporting: list[str] = []
-    missing: list[str] = []
-    for r in results:
-        diseases.extend(r.diseases)
-        probabilities.extend(r.probabilities)
-        supporting.extend(join(s) for s in r.supporting)
-        missing.extend(join(m) for m in r.missing)
-    probabilities = np.asarray(probabilities, dtype=np.float32).tolist()
-    questions = [r.next_question or "" for r in results]
     ids = vocabulary().ids
     understood = [join([ids[j] for j in p]) for p in query.present]
     denied = [join([ids[j] for j in a]) for a in query.absent] if query.absent else [""] * n
     spans = query.not_understood
     separator = contract.NOT_UNDERSTOOD_SEPARATOR
     not_understood = [separator.join(s) for s in spans] if spans else [""] * n
+    probabilities = ranked.probabilities.astype(np.float32).ravel().tolist()
     return [
-        contract.DISEASE.tensor([n, k], diseases),
+        contract.DISEASE.tensor([n, k], ranked.diseases),
         contract.PROBABILITY.tensor([n, k], probabilities),
-        contract.SUPPORTING.tensor([n, k], supporting),
-        contract.MISSING.tensor([n, k], missing),
-        contract.NEXT_QUESTION.tensor([n], questions),
+        contract.SUPPORTING.tensor([n, k], ranked.supporting),
+        contract.MISSING.tensor([n, k], ranked.missing),
+        contract.NEXT_QUESTION.tensor([n], ranked.next_question),
         contract.UNDERSTOOD.tensor([n], understood),
         contract.DENIED.tensor([n], denied),
         contract.NOT_UNDERSTOOD.tensor([n], not_understood),
-        contract.OUT_OF_PATTERN.tensor([n], [r.out_of_pattern for r in results]),
+        contract.OUT_OF_PATTERN.tensor([n], ranked.out_of_pattern),
     ]
 
 

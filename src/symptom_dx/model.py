@@ -98,6 +98,27 @@ class RankedArrays:
     next_question: np.ndarray  # [N] int: symptom position, -1 when every askable one was asked
 
 
+@dataclass(frozen=True)
+class RankedColumns:
+    """``rank``'s answer for N patients as flat, row-major columns (the contract's output
+    tensors hold them so): ``k`` diseases a patient, each with its probability and its
+    supporting and missing ids joined by one separator, then one next question (``""`` for
+    none) and one out-of-pattern flag a patient."""
+
+    k: int
+    diseases: list[str]  # N * k
+    probabilities: np.ndarray  # [N, k] float64
+    supporting: list[str]  # N * k
+    missing: list[str]  # N * k
+    next_question: list[str]  # N
+    out_of_pattern: list[bool]  # N
+
+    @property
+    def top(self) -> list[str]:
+        """Each patient's most probable disease."""
+        return self.diseases[:: self.k]
+
+
 @dataclass
 class SymptomClassifier:
     estimator: Any
@@ -282,6 +303,39 @@ class SymptomClassifier:
             )
         ]
 
+    def rank_columns(
+        self,
+        present: Sequence[Sequence[int]],
+        top_k: int = 5,
+        absent: Sequence[Sequence[int]] | None = None,
+        separator: str = ",",
+    ) -> RankedColumns:
+        """``rank`` as columns (see ``RankedColumns``); many patients are ranked as arrays
+        (``rank_arrays``, ``explain_joined``), with no ``Differential`` built."""
+        if len(present) == 1:
+            (d,) = self.rank(present, top_k, absent)
+            return RankedColumns(
+                k=len(d.diseases),
+                diseases=d.diseases,
+                probabilities=np.array([d.probabilities]),
+                supporting=[separator.join(s) for s in d.supporting],
+                missing=[separator.join(m) for m in d.missing],
+                next_question=[d.next_question or ""],
+                out_of_pattern=[d.out_of_pattern],
+            )
+        ranked = self.rank_arrays(present, top_k, absent)
+        supporting, missing = self.explain_joined(present, ranked.top, separator, absent)
+        ids = self._ids
+        return RankedColumns(
+            k=ranked.top.shape[1],
+            diseases=self._class_names[ranked.top].ravel().tolist(),
+            probabilities=ranked.probabilities,
+            supporting=supporting,
+            missing=missing,
+            next_question=[ids[q] if q >= 0 else "" for q in ranked.next_question.tolist()],
+            out_of_pattern=self.out_of_pattern(present).tolist(),
+        )
+
     def rank_arrays(
         self,
         present: Sequence[Sequence[int]],
@@ -392,10 +446,15 @@ class SymptomClassifier:
         """``explain`` as the contract's SUPPORTING and MISSING tensors hold it: flat lists of
         N * k strings (row-major), each list joined by ``separator``, no nested lists built."""
         ids = self._ids
-        joined = self._joined_missing.get(separator)
-        if joined is None:
-            joined = [separator.join(m) for m in self._typical_ids_by_share]
-            self._joined_missing[separator] = joined
+        # Each class's typical ids joined once, fenced by separators, so that an id is taken
+        # out of the string it is in by one replace (ids are unique and hold no separator):
+        # cheaper than copying, editing and joining the list for every patient and class.
+        fenced = self._joined_missing.get(separator)
+        if fenced is None:
+            fenced = [
+                f"{separator}{separator.join(m)}{separator}" for m in self._typical_ids_by_share
+            ]
+            self._joined_missing[separator] = fenced
         join = separator.join
         supporting: list[str] = []
         missing: list[str] = []
@@ -404,21 +463,17 @@ class SymptomClassifier:
             present, top.tolist(), denied_rows, strict=True
         ):
             given_sorted = sorted(set(given_positions))
-            denied_ids = {ids[j] for j in denied}
+            denied_ids = [ids[j] for j in denied]
             for c in classes:
                 typical = self._typical_sets[c]
                 found = [ids[j] for j in given_sorted if j in typical]
-                if found or denied_ids:
-                    absent_ids = self._typical_ids_by_share[c].copy()
-                    for name in found:
-                        absent_ids.remove(name)
-                    if denied_ids:
-                        absent_ids = [name for name in absent_ids if name not in denied_ids]
-                    supporting.append(join(found))
-                    missing.append(join(absent_ids))
-                else:  # the whole list, joined once per model
-                    supporting.append("")
-                    missing.append(joined[c])
+                line = fenced[c]
+                for name in found:
+                    line = line.replace(f"{separator}{name}{separator}", separator, 1)
+                for name in denied_ids:  # a denied symptom is not missing: it was asked
+                    line = line.replace(f"{separator}{name}{separator}", separator, 1)
+                supporting.append(join(found))
+                missing.append(line[1:-1])
         return supporting, missing
 
     def next_question(self, p: np.ndarray, asked: np.ndarray) -> str | None:

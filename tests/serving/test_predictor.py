@@ -60,6 +60,22 @@ def test_tensor_data_that_is_not_a_list_is_refused(data):
     assert rejected([Tensor("symptoms", "BYTES", [1], data)]).reason_code == "bad_value"
 
 
+def test_vector_rows_come_flat_or_nested_and_decode_alike():
+    X = np.zeros((3, contract.N_SYMPTOMS), dtype=np.float32)
+    X[0, [0, 5]] = X[1, [7]] = X[2, [1, 2, 131]] = 1
+    expected = [np.flatnonzero(row).tolist() for row in X]
+    for data in (X.reshape(-1).tolist(), X.tolist(), [X[0].tolist(), *X[1:].reshape(-1)], X):
+        tensor = Tensor("input-0", "FP32", [3, contract.N_SYMPTOMS], data)
+        assert protocol.positions_from_vector(tensor) == expected
+    X[1] = 0
+    error = rejected([Tensor("input-0", "FP32", [3, contract.N_SYMPTOMS], X.tolist())])
+    assert error.reason_code == "empty_symptoms" and str(error).startswith("patient 1:")
+    X[1, 3] = np.nan
+    assert "0 and 1" in str(rejected([Tensor("in", "FP32", list(X.shape), X.tolist())]))
+    ragged = [X[0].tolist(), X[1, :-1].tolist()]
+    assert "fill shape" in str(rejected([Tensor("in", "FP32", [2, 132], ragged)]))
+
+
 def test_the_inexact_names_of_a_request_are_capped(near_miss):
     texts = near_miss.near_miss_texts(patients=4, names=300, seed=2)
     started = time.monotonic()
@@ -73,7 +89,7 @@ def test_the_inexact_names_of_a_request_are_capped(near_miss):
 
 def test_encoding_follows_the_contract(classifier):
     query = protocol.decode_inputs(names(FUNGAL), {"top_k": 2}, classifier.n_classes)
-    tensors = protocol.output_tensors(query, classifier.rank(query, record=False))
+    tensors = protocol.output_tensors(query, classifier.rank_columns(query, record=False))
     assert [(t["name"], t["datatype"]) for t in tensors] == [
         (t.name, t.datatype) for t in contract.OUTPUTS
     ]

@@ -269,6 +269,16 @@ def test_rank_arrays_is_rank_as_arrays(model, patterns):
                 [separator.join(s) for d in differentials for s in d.supporting],
                 [separator.join(m) for d in differentials for m in d.missing],
             )
+            columns = model.rank_columns(present[:rows], 5, absent[:rows], separator)
+            assert (columns.k, columns.diseases, columns.top) == (
+                5,
+                [c for d in differentials for c in d.diseases],
+                [d.diseases[0] for d in differentials],
+            )
+            assert columns.probabilities.tolist() == [d.probabilities for d in differentials]
+            assert (columns.supporting, columns.missing) == joined
+            assert columns.next_question == [d.next_question or "" for d in differentials]
+            assert columns.out_of_pattern == [d.out_of_pattern for d in differentials]
 
 
 def test_predict_proba_positions_is_the_same_floats_in_any_batch(model, patterns):
