@@ -10,6 +10,7 @@ true`` / ``--access_log true`` to turn on).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -19,6 +20,7 @@ from serving.lean import trim_imports
 
 trim_imports()
 
+import uvloop  # noqa: E402
 from kserve import model_server  # noqa: E402
 from kserve.utils.utils import strtobool  # noqa: E402
 
@@ -159,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("cannot serve %s: %s", args.model_name, e)
         return 2
     logger.info("serving %s from %s", args.model_name, args.model_dir)
+    # KServe runs its servers in its own asyncio.run, so uvicorn never applies --event_loop;
+    # applied here: uvloop, as the flag's default ("auto") promises when it is installed.
+    if args.event_loop != "asyncio":
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        # KServe asks for the current loop (asyncio.get_event_loop) before its asyncio.run,
+        # which the default policy makes implicitly and uvloop's does not.
+        asyncio.set_event_loop(asyncio.new_event_loop())
     server.start([model])
     return 0
 

@@ -87,6 +87,13 @@ def test_kserve_clients_over_rest_and_grpc(served):
     ]
 
 
+def test_runs_on_uvloop_as_kserves_event_loop_flag_promises(served):
+    """KServe's --event-loop defaults to "auto" (uvloop when installed), which KServe itself
+    never applies: REST and gRPC above were served by uvloop's loop."""
+    maps = Path(f"/proc/{served.proc.pid}/maps").read_text()
+    assert "uvloop/loop." in maps
+
+
 def test_the_log_has_no_symptoms_no_request_lines_and_no_tracebacks(served):
     marker = "zzqx secret complaint"
     httpx.post(served.url + INFER, json=contract.infer_request([["itching", marker]]))
