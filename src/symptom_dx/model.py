@@ -446,15 +446,10 @@ class SymptomClassifier:
         """``explain`` as the contract's SUPPORTING and MISSING tensors hold it: flat lists of
         N * k strings (row-major), each list joined by ``separator``, no nested lists built."""
         ids = self._ids
-        # Each class's typical ids joined once, fenced by separators, so that an id is taken
-        # out of the string it is in by one replace (ids are unique and hold no separator):
-        # cheaper than copying, editing and joining the list for every patient and class.
-        fenced = self._joined_missing.get(separator)
-        if fenced is None:
-            fenced = [
-                f"{separator}{separator.join(m)}{separator}" for m in self._typical_ids_by_share
-            ]
-            self._joined_missing[separator] = fenced
+        joined = self._joined_missing.get(separator)
+        if joined is None:
+            joined = [separator.join(m) for m in self._typical_ids_by_share]
+            self._joined_missing[separator] = joined
         join = separator.join
         supporting: list[str] = []
         missing: list[str] = []
@@ -463,17 +458,21 @@ class SymptomClassifier:
             present, top.tolist(), denied_rows, strict=True
         ):
             given_sorted = sorted(set(given_positions))
-            denied_ids = [ids[j] for j in denied]
+            denied_ids = {ids[j] for j in denied}
             for c in classes:
                 typical = self._typical_sets[c]
                 found = [ids[j] for j in given_sorted if j in typical]
-                line = fenced[c]
-                for name in found:
-                    line = line.replace(f"{separator}{name}{separator}", separator, 1)
-                for name in denied_ids:  # a denied symptom is not missing: it was asked
-                    line = line.replace(f"{separator}{name}{separator}", separator, 1)
-                supporting.append(join(found))
-                missing.append(line[1:-1])
+                if found or denied_ids:
+                    absent_ids = self._typical_ids_by_share[c].copy()
+                    for name in found:
+                        absent_ids.remove(name)
+                    if denied_ids:
+                        absent_ids = [name for name in absent_ids if name not in denied_ids]
+                    supporting.append(join(found))
+                    missing.append(join(absent_ids))
+                else:  # the whole list, joined once per model
+                    supporting.append("")
+                    missing.append(joined[c])
         return supporting, missing
 
     def next_question(self, p: np.ndarray, asked: np.ndarray) -> str | None:
