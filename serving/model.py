@@ -210,7 +210,7 @@ class DiseaseClassifier(Model):
     async def postprocess(
         self, result: Ranked, headers: dict[str, str] | None = None
     ) -> dict | InferResponse:
-        if isinstance(result.results, list):  # v1
+        if result.envelope.v1:  # predict ranked it into Differentials
             return {"predictions": protocol.v1_predictions(result.results)}
         outputs = [
             InferOutput(o["name"], o["shape"], o["datatype"], o["data"])

@@ -335,15 +335,9 @@ def positions_from_vector(t: Tensor) -> list[list[int]]:
             "bad_shape", f"input '{t.name}' must have shape [N, {contract.N_SYMPTOMS}], got {shape}"
         )
     size = shape[0] * shape[1]
-    try:
-        X = _numbers(t.data, size)
-    except (ValueError, TypeError, OverflowError):
-        X = None
+    X = _numbers(t.data, size)
     if X is None:  # rows and single numbers mixed, or not numbers at all
-        try:
-            X = _numbers(_flat(t), size)
-        except (ValueError, TypeError, OverflowError):
-            X = None
+        X = _numbers(_flat(t), size)
     if X is None:
         raise RequestRejected(
             "bad_shape", f"input '{t.name}' data does not fill shape {shape} with numbers"
@@ -365,9 +359,12 @@ def positions_from_vector(t: Tensor) -> list[list[int]]:
 
 
 def _numbers(data: Any, size: int) -> np.ndarray | None:
-    """``data`` (flat, or rows of equal length) as float64, None if it has not ``size``
-    elements."""
-    X = np.asarray(data, dtype=np.float64)
+    """``data`` (flat, or rows of equal length) as float64, None if it is not ``size``
+    numbers."""
+    try:
+        X = np.asarray(data, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
     return X if X.size == size else None
 
 
