@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from pipelines.local_stack.lifecycle import cpu_seconds
 from pipelines.local_stack.model_server import start_model_server
 from pipelines.local_stack.services import (
     LOOPBACK,
@@ -160,12 +161,6 @@ def _wait(svc: Service, port: int) -> Service:
         svc.stop()
         raise ServiceError(f"{e}\n{svc.log_tail()}") from None
     return svc
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> tuple[float, float]:

@@ -84,6 +84,14 @@ def started_at(pid: int) -> int:
     return int(fields[19]) if len(fields) > 19 else -1
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) ``pid`` has used so far, 0 if it is gone."""
+    fields = _stat(pid)
+    if len(fields) <= 12:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def processes_of(run_id: str, exclude: Iterable[int] = ()) -> list[Proc]:
     """Every live process whose environment carries ``run_id``."""
     marker = f"{RUN_ID_ENV}={run_id}".encode()

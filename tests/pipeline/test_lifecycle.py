@@ -23,6 +23,7 @@ from pipelines.local_stack.lifecycle import (
     Run,
     RunInProgress,
     alive,
+    cpu_seconds,
     processes_of,
     started_at,
     stop_run,
@@ -207,3 +208,23 @@ def test_service_logs_rotate_instead_of_growing(tmp_path, monkeypatch):
     services.spawn("s3", ["true"], tmp_path).proc.wait(10)
     assert (tmp_path / "s3.log.1").read_text().startswith("old run")
     assert (tmp_path / "s3.log").stat().st_size < 1000
+
+
+def test_cpu_seconds_counts_a_process_work_and_nothing_for_one_gone():
+    busy = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nend = time.process_time() + 0.3\n"
+            "while time.process_time() < end: pass\ntime.sleep(30)",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while cpu_seconds(busy.pid) < 0.3:
+            assert time.monotonic() < deadline, cpu_seconds(busy.pid)
+            time.sleep(0.05)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert cpu_seconds(busy.pid) == 0.0
