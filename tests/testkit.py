@@ -34,19 +34,46 @@ def s3_env(s3_url: str, bucket: str) -> dict[str, str]:
 DEFAULT_CANDIDATE_ONLY = (f"algorithms={DEFAULT_CANDIDATE}",)
 
 
+def _pipeline_argv(params: tuple[str, ...]) -> list[str]:
+    return [sys.executable, "-m", "pipelines.run_local", "train", *params]
+
+
 def run_pipeline_command(
     env: dict[str, str], timeout: float, params: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess:
     """`python -m pipelines.run_local train [NAME=VALUE...]` in the checkout, with ``env`` as its
     environment."""
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.run_local", "train", *params],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        _pipeline_argv(params), cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+class PipelineCommand:
+    """``run_pipeline_command`` started in the background (its output in files, which never
+    fill up as a pipe does); ``wait`` gives the same CompletedProcess."""
+
+    def __init__(self, env: dict[str, str], output_dir: Path, params: tuple[str, ...] = ()):
+        self.argv = _pipeline_argv(params)
+        self.out, self.err = output_dir / "stdout", output_dir / "stderr"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            )
+
+    def wait(self, timeout: float) -> subprocess.CompletedProcess:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        return subprocess.CompletedProcess(
+            self.argv, code, self.out.read_text(), self.err.read_text()
+        )
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def cluster_setting(*names: str) -> list[str]:

@@ -2,12 +2,13 @@
 
 A run and its reaper are SIGKILLed mid-pipeline; the next run on the same state stops what they
 left, says so, trains, registers and promotes version 1, and serves it with the UI and the
-monitoring. While it serves, the tests read what the pipeline stored, and run the pipeline's
-command (`python -m pipelines.run_local train`) against the same S3 and MLflow: a second time
-(version 2, no better, leaves the champion), with bad data and with unreachable services, each
-of which must end with one readable line, a non-zero exit, and nothing new in the bucket or the
-registry. The last test stops the run with Ctrl+C (test_make_run_stopped.py: SIGTERM, and
-SIGKILL of the run alone).
+monitoring. While it serves, the tests run the pipeline's command (`python -m
+pipelines.run_local train`) against the same S3 and MLflow a second time (version 2, no better,
+leaves the champion: started in the background as soon as the first run serves, while the tests
+that only read check what the first run stored and serves), then with bad data and with
+unreachable services, each of which must end with one readable line, a non-zero exit, and
+nothing new in the bucket or the registry. The last test stops the run with Ctrl+C
+(test_make_run_stopped.py: SIGTERM, and SIGKILL of the run alone).
 
 The tests share one run (module fixtures) and run in file order.
 """
@@ -26,7 +27,7 @@ import httpx
 import pytest
 from makerun import PIPELINE, SERVING, MakeRun, free_ports, infer, nothing_left
 from minio import Minio
-from testkit import DEFAULT_CANDIDATE_ONLY, prometheus, run_pipeline_command
+from testkit import DEFAULT_CANDIDATE_ONLY, PipelineCommand, prometheus, run_pipeline_command
 
 from pipelines.local_stack.lifecycle import RECORD_FILE, alive, processes_of
 from pipelines.local_stack.services import free_port, port_is_free
@@ -90,9 +91,24 @@ def backend(served, tmp_path_factory):
     return env, s3, env["SYMPTOM_DX_BUCKET"], tmp_path_factory.mktemp("train-state")
 
 
+def cli_env(env: dict, state_dir, **extra) -> dict:
+    return {**os.environ, **env, "STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1", **extra}
+
+
 def run_cli(env: dict, state_dir, params=DEFAULT_CANDIDATE_ONLY, **extra):
-    full = {**os.environ, **env, "STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1", **extra}
-    return run_pipeline_command(full, timeout=300, params=params)
+    return run_pipeline_command(cli_env(env, state_dir, **extra), timeout=300, params=params)
+
+
+@pytest.fixture(scope="module")
+def second_run(backend, tmp_path_factory):
+    """The pipeline's command a second time, started in the background when the first run
+    serves (the first test asks for it): the checks of what the first run stored, which only
+    read, overlap it. test_second_run_leaves_the_champion waits for it."""
+    env, _, _, state = backend
+    output = tmp_path_factory.mktemp("second-run")
+    command = PipelineCommand(cli_env(env, state), output, DEFAULT_CANDIDATE_ONLY)
+    yield command
+    command.kill()
 
 
 def last_line(proc: subprocess.CompletedProcess) -> str:
@@ -110,7 +126,7 @@ def registry(env):
     return MlflowClient(env["MLFLOW_TRACKING_URI"])
 
 
-def test_the_next_run_stops_what_a_killed_run_left(crashed, served):
+def test_the_next_run_stops_what_a_killed_run_left(crashed, served, second_run):
     output = served.output
     # the killed pipeline's steps may still have been starting when `left` was taken
     taken_over = re.search(r"stopped (\d+) processes an earlier run left", output)
@@ -252,9 +268,9 @@ def test_registered_model_has_signature_and_input_example(backend):
     assert info.saved_input_example_info is not None
 
 
-def test_second_run_leaves_the_champion(backend):
-    env, _, _, state = backend
-    second = run_cli(env, state)
+def test_second_run_leaves_the_champion(backend, second_run):
+    env, _, _, _ = backend
+    second = second_run.wait(timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     client = registry(env)
     assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
