@@ -367,6 +367,22 @@ KSERVE_S3_ANNOTATIONS = {
 }
 
 
+@pytest.mark.parametrize("name", ["mlflow_auth", "mlflow_credentials"])
+def test_mlflow_secrets_are_seeded_once_and_left_to_the_rotation_runbook(name: str) -> None:
+    """MLflow keeps its admin password in its own user database after the first start; the
+    README's rotation runbook changes it there and in both Secrets. An apply that wrote
+    terraform's first password back would lock the pipeline out of the registry."""
+    secret = dir_resources(PLATFORM_DIR)[("kubernetes_secret_v1", name)]
+    assert "random_password.mlflow_admin.result" in str(secret["data"])
+    assert [deep_unq(c) for c in secret["lifecycle"][0]["ignore_changes"]] == ["data"]
+    readme = (TERRAFORM_DIR.parent / "README.md").read_text(encoding="utf-8")
+    runbook = readme[readme.index("runbook: rotate-mlflow-credentials") :]
+    runbook = runbook[: runbook.index("```\n\n")]
+    namespace = unq(secret["metadata"][0]["namespace"]).split('"')[1]
+    secret_name = unq(secret["metadata"][0]["name"])
+    assert f"-n {namespace} patch secret {secret_name}" in runbook
+
+
 def test_minio_secret_carries_the_kserve_s3_annotations() -> None:
     secret = dir_resources(PLATFORM_DIR)[("kubernetes_secret_v1", "model_store")]
     annotations = deep_unq(secret["metadata"][0]["annotations"])

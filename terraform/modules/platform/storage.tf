@@ -279,6 +279,10 @@ resource "kubernetes_secret_v1" "model_store_pipeline_s3" {
 # MLflow's basic-auth app: the admin user it creates at its first start (in
 # mlflow), and the same credentials for the pipeline steps that write to the
 # registry (in kubeflow). Nothing else in the cluster can move the champion.
+# Terraform seeds both Secrets once: MLflow keeps the password in its own user
+# database after the first start, so a rotation (README: rotate-mlflow-
+# credentials) changes MLflow and the Secrets together, and a later apply must
+# not write the first password back (ignore_changes).
 resource "random_password" "mlflow_admin" {
   length  = 32
   special = false
@@ -300,6 +304,10 @@ resource "kubernetes_secret_v1" "mlflow_auth" {
     MLFLOW_AUTH_ADMIN_PASSWORD     = random_password.mlflow_admin.result
     MLFLOW_FLASK_SERVER_SECRET_KEY = random_password.mlflow_flask_secret.result
   }
+
+  lifecycle {
+    ignore_changes = [data]
+  }
 }
 
 resource "kubernetes_secret_v1" "mlflow_credentials" {
@@ -311,6 +319,10 @@ resource "kubernetes_secret_v1" "mlflow_credentials" {
   data = {
     MLFLOW_TRACKING_USERNAME = local.mlflow_admin_user
     MLFLOW_TRACKING_PASSWORD = random_password.mlflow_admin.result
+  }
+
+  lifecycle {
+    ignore_changes = [data]
   }
 }
 
