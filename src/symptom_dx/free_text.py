@@ -163,7 +163,9 @@ class Lexicon:
     """Patterns indexed by their first key; finds every occurrence in a stream of words."""
 
     def __init__(self, patterns: Iterable[Pattern]):
-        self.by_first: dict[str, list[Pattern]] = {}
+        # each pattern with the keys after its first: most patterns that start at a word
+        # ("pain ...") need a key the text does not hold, which one set test rules out
+        self.by_first: dict[str, list[tuple[Pattern, frozenset[str]]]] = {}
         self.literal_by_first: dict[str, list[Pattern]] = {}
         self.keys: set[str] = set()
         seen: dict[tuple[tuple[str, ...], bool], Pattern] = {}
@@ -180,24 +182,39 @@ class Lexicon:
                     )
                 continue
             seen[(p.keys, p.literal)] = p
-            index = self.literal_by_first if p.literal else self.by_first
-            index.setdefault(p.keys[0], []).append(p)
-            if not p.literal:
+            if p.literal:
+                self.literal_by_first.setdefault(p.keys[0], []).append(p)
+            else:
+                self.by_first.setdefault(p.keys[0], []).append((p, frozenset(p.keys[1:])))
                 self.keys.update(p.keys)
         self.patterns = tuple(seen.values())
 
     def find(self, stream: Sequence[StreamWord]) -> list[Match]:
         """Every pattern occurrence: keys in order, at most MAX_GAP words apart, one clause."""
+        return self.find_columns(
+            [w.key for w in stream],
+            [w.position for w in stream],
+            [w.clause for w in stream],
+            [w.sentence for w in stream],
+        )
+
+    def find_columns(
+        self,
+        keys: Sequence[str],
+        positions: Sequence[int],
+        clauses: Sequence[int],
+        sentences: Sequence[int],
+    ) -> list[Match]:
+        """``find`` over a stream given as columns (the parser's hottest loop: no attribute
+        look-ups in it)."""
         out: list[Match] = []
-        n = len(stream)
-        # columns, not attribute look-ups in the inner loop (the parser's hottest one)
-        keys = [w.key for w in stream]
-        positions = [w.position for w in stream]
-        clauses = [w.clause for w in stream]
-        sentences = [w.sentence for w in stream]
+        n = len(keys)
+        present = set(keys)
         by_first = self.by_first
         for i, first in enumerate(keys):
-            for p in by_first.get(first, ()):
+            for p, rest in by_first.get(first, ()):
+                if not rest <= present:
+                    continue
                 groups = sentences if p.cross_clause else clauses
                 group = groups[i]
                 reach = 1 if p.contiguous else MAX_GAP + 1  # how far the next key may be
@@ -470,7 +487,6 @@ class EnToken:
     raw: str  # the character, for punctuation
     start: int
     end: int
-    key: str = ""
 
 
 def tokenize_english(text: str, offset: int = 0) -> list[EnToken]:
@@ -485,8 +501,10 @@ def tokenize_english(text: str, offset: int = 0) -> list[EnToken]:
             continue
         s = m.group()
         low = s.lower()
-        start, end = m.start() + offset, m.end() + offset
-        if low in ("b", "w"):  # "b/c", "w/o", "w/"
+        start, end = m.span()
+        start += offset
+        end += offset
+        if low == "b" or low == "w":  # "b/c", "w/o", "w/"
             nxt = "".join(x.group().lower() for x in matches[i + 1 : i + 3])
             if (low, nxt) in (("b", "/c"), ("w", "/o")):
                 word = "because" if low == "b" else "without"
@@ -498,8 +516,11 @@ def tokenize_english(text: str, offset: int = 0) -> list[EnToken]:
                 skip = 1
                 continue
         if s[0].isalnum():
-            for w in _expand_word(low):
-                tokens.append(EnToken(w, "", start, end))
+            words = _expand_word(low)
+            if len(words) == 1:
+                tokens.append(EnToken(words[0], "", start, end))
+            else:
+                tokens += [EnToken(w, "", start, end) for w in words]
         else:
             tokens.append(EnToken("", s, start, end))
     return tokens
@@ -618,59 +639,77 @@ def analyse_english(text: str, offset: int = 0) -> Findings:
     if not tokens:
         return Findings()
     # Clauses (phrases and negation stop at them), phrases (a pattern does not run across
-    # "and"/"or" either) and segments (reported as one span not understood).
+    # "and"/"or" either) and segments (reported as one span not understood); the words, and
+    # the matcher's keys (stop words dropped, stemmed, misspellings corrected) as columns.
+    terminators, conjunctions, stop = res.terminators, res.conjunctions, res.stop
+    known, lexicon_keys = res.known, res.lexicon.keys
     clause_of: list[int] = []
     segment_of: list[int] = []
-    phrase_of: list[int] = []
-    clause = segment = phrase = 0
-    for t in tokens:
-        before = clause
-        if t.raw in _CLAUSE_PUNCT or t.raw == "," or t.text in res.terminators:
-            clause += 1
-        if t.raw in _SEGMENT_PUNCT or t.text in res.terminators or t.text in res.conjunctions:
-            segment += 1
-        joiner = t.text in _JOINERS or t.raw in _JOINERS
-        if clause != before or joiner:
-            phrase += 1
-        clause_of.append(clause)
-        segment_of.append(segment)
-        phrase_of.append(phrase)
-        if t.raw in _CLAUSE_PUNCT or t.raw == ",":
-            clause += 1
-            phrase += 1
-        if t.raw in _SEGMENT_PUNCT:
-            segment += 1
-        if joiner:
-            phrase += 1
-
-    stream: list[StreamWord] = []
     words: list[str] = []
     word_positions: list[int] = []
+    keys: list[str] = []
+    key_positions: list[int] = []
+    key_phrases: list[int] = []
+    key_clauses: list[int] = []
+    clause = segment = phrase = 0
     for i, t in enumerate(tokens):
-        if not t.text:
-            continue
-        words.append(t.text)
-        word_positions.append(i)
-        if t.text in res.stop:
-            continue
-        key = stem(t.text)
-        if (
-            key not in res.lexicon.keys
-            and t.text not in res.known
-            and len(t.text) >= MIN_FUZZY_WORD
-            and t.text.isalpha()
-        ):
-            key = correct_word(t.text) or key
-        t.key = key
-        stream.append(StreamWord(key, i, phrase_of[i], clause_of[i]))
+        word = t.text
+        if word:
+            ends = word in terminators
+            joiner = word in _JOINERS
+            if ends:
+                clause += 1
+            if ends or word in conjunctions:
+                segment += 1
+            if ends or joiner:
+                phrase += 1
+            clause_of.append(clause)
+            segment_of.append(segment)
+            words.append(word)
+            word_positions.append(i)
+            if word not in stop:
+                key = stem(word)
+                if (
+                    key not in lexicon_keys
+                    and word not in known
+                    and len(word) >= MIN_FUZZY_WORD
+                    and word.isalpha()
+                ):
+                    key = correct_word(word) or key
+                keys.append(key)
+                key_positions.append(i)
+                key_phrases.append(phrase)
+                key_clauses.append(clause)
+            if joiner:
+                phrase += 1
+        else:
+            raw = t.raw
+            ends = raw in _CLAUSE_PUNCT or raw == ","
+            new_segment = raw in _SEGMENT_PUNCT
+            joiner = raw in _JOINERS
+            if ends:
+                clause += 1
+            if new_segment:
+                segment += 1
+            if ends or joiner:
+                phrase += 1
+            clause_of.append(clause)
+            segment_of.append(segment)
+            if ends:
+                clause += 1
+                phrase += 1
+            if new_segment:
+                segment += 1
+            if joiner:
+                phrase += 1
 
     parts = list(_parts(text, tokens, offset))
     matches = _exact_parts(parts)
-    matches += res.lexicon.find(stream)
+    matches += res.lexicon.find_columns(keys, key_positions, key_phrases, key_clauses)
     matches += res.lexicon.find_literal(words, word_positions)
     matches = keep_longest(matches)
     matches += _fuzzy_parts(parts, matches)
-    _negate_english(tokens, clause_of, segment_of, matches, res)
+    _negate_english(tokens, words, clause_of, segment_of, matches, res)
     return Findings(
         matches, _english_not_understood(text, tokens, segment_of, matches, res, offset)
     )
@@ -721,19 +760,14 @@ def _fuzzy_parts(parts: Sequence[tuple[str, list[int]]], matches: Sequence[Match
 
 def _negate_english(
     tokens: Sequence[EnToken],
+    words: Sequence[str],
     clause_of: Sequence[int],
     segment_of: Sequence[int],
     matches: Sequence[Match],
     res: EnglishResources,
 ) -> None:
     """Mark denied symptom matches (see the module docstring for the scope rules)."""
-    consumed = {p for m in matches for p in m.positions}
     symptoms = [m for m in matches if m.pattern.kind == "symptom"]
-    starting: dict[int, list[Match]] = {}
-    inside: set[int] = set()
-    for m in symptoms:
-        starting.setdefault(m.first, []).append(m)
-        inside.update(range(m.first, m.last + 1))
     # Resolved cues ("gone", "went away") end the symptoms of their segment.
     by_segment: dict[int, list[Match]] = {}
     for s in symptoms:
@@ -743,6 +777,14 @@ def _negate_english(
         if m.pattern.kind == "resolved":
             for s in by_segment.get(segment_of[m.first], ()):
                 s.negated = True
+    if res.negation.isdisjoint(words):
+        return  # no negation word: nothing more is denied
+    consumed = {p for m in matches for p in m.positions}
+    starting: dict[int, list[Match]] = {}
+    inside: set[int] = set()
+    for m in symptoms:
+        starting.setdefault(m.first, []).append(m)
+        inside.update(range(m.first, m.last + 1))
     # After a comma a denied list goes on if an "or"/"nor" comes before the clause ends.
     n = len(tokens)
     goes_on = [False] * (n + 1)
