@@ -77,8 +77,8 @@ class FastPath:
         and counts them)."""
         tensors = grpc_tensors(request)
 
-        def decode(exact_only: bool = False) -> tuple[Query, str]:
-            return model.decode(tensors, request.parameters, exact_only), request.id
+        def decode(inline: bool = False) -> tuple[Query, str]:
+            return model.decode(tensors, request.parameters, inline), request.id
 
         raw = bool(request.raw_input_contents)  # KServe answers raw inputs with raw outputs
         encode = functools.partial(grpc_response, raw=raw)
@@ -87,9 +87,10 @@ class FastPath:
     async def _answer(
         self, model: DiseaseClassifier, large: bool, decode: Callable, encode: Callable
     ) -> Any:
-        """Decode, rank, encode. Most requests (small, exact names) are answered on the event
-        loop with no await on the way; any other in one job of the model's worker thread, so
-        that requests queued there are finished one by one, not held half-done together."""
+        """Decode, rank, encode. Most requests (small: names, short English sentences) are
+        answered on the event loop with no await on the way; any other in one job of the
+        model's worker thread, so that requests queued there are finished one by one, not held
+        half-done together."""
         start = time.perf_counter()
         decoded = model.decode_on_loop(large, decode)
         job = (model, decode, encode, decoded, start)

@@ -4,7 +4,8 @@
 model folder and sets ``ready``; KServe's data plane calls ``preprocess`` (decode and validate
 the v1 or v2 request into a ``Query``), ``predict`` (rank) and ``postprocess`` (encode the v1
 or v2 answer) for v1 REST, v2 REST and v2 gRPC, and observes its latency histograms around
-them. Decoding and encoding follow ``serving.protocol``; ranking is ``symptom_dx``'s.
+them. Decoding is ``serving.decoding``'s, encoding ``serving.protocol``'s; ranking is
+``symptom_dx``'s.
 
 A request with many symptoms is decoded and ranked in a worker thread, so health checks and
 small requests never wait behind it; ``symptom_dx.contract``'s limits bound its cost.
@@ -24,8 +25,8 @@ import orjson
 from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-from serving import metrics, protocol
-from serving.protocol import NeedsFuzzyMatching, Query, RequestRejected, Tensor
+from serving import decoding, metrics, protocol
+from serving.protocol import NeedsWorker, Query, RequestRejected, Tensor
 from serving.storage import fetch_model_dir
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
@@ -116,25 +117,26 @@ class DiseaseClassifier(Model):
         return protocol.output_types()
 
     # -- the pieces every path shares ---------------------------------------------------------
-    def decode(self, tensors: list[Tensor], parameters: Any, exact_only: bool = False) -> Query:
+    def decode(self, tensors: list[Tensor], parameters: Any, inline: bool = False) -> Query:
         """Input tensors and request parameters -> Query, or RequestRejected (or, with
-        ``exact_only``, NeedsFuzzyMatching)."""
-        return protocol.decode_inputs(tensors, parameters, self.n_classes, exact_only)
+        ``inline``, NeedsWorker)."""
+        return decoding.decode_inputs(tensors, parameters, self.n_classes, inline)
 
-    def decode_json(self, body: bytes, exact_only: bool = False) -> tuple[Query, str | None]:
+    def decode_json(self, body: bytes, inline: bool = False) -> tuple[Query, str | None]:
         """A v2 JSON infer request body -> (Query, request id), or RequestRejected."""
-        tensors, parameters, request_id = protocol.parse_v2_json(body)
-        return self.decode(tensors, parameters, exact_only), request_id
+        tensors, parameters, request_id = decoding.parse_v2_json(body)
+        return self.decode(tensors, parameters, inline), request_id
 
     @staticmethod
     def decode_on_loop(large: bool, decode: Callable[..., T], *args: Any) -> T | None:
         """``decode(*args)`` (``decode`` or ``decode_json``) if it is cheap enough for the event
-        loop (a small request of exact names, or a short English sentence), else None."""
+        loop (a small request of names, a few misspelt, or a short English sentence), else
+        None."""
         if large:
             return None
         try:
-            return decode(*args, exact_only=True)
-        except NeedsFuzzyMatching:
+            return decode(*args, inline=True)
+        except NeedsWorker:
             return None
 
     async def decode_async(self, large: bool, decode: Callable[..., T], *args: Any) -> T:
@@ -195,7 +197,7 @@ class DiseaseClassifier(Model):
             except orjson.JSONDecodeError:
                 raise RequestRejected("malformed_json", "malformed JSON") from None
         # v1 (not the fast path's protocol) is always decoded in the worker thread
-        query = await self.off_loop(True, protocol.v1_query, payload, self.n_classes)
+        query = await self.off_loop(True, decoding.v1_query, payload, self.n_classes)
         return Decoded(query, Envelope(v1=True))
 
     def validate(self, payload: Decoded) -> Decoded:
@@ -244,12 +246,13 @@ _DECODABLE = frozenset({contract.BYTES, *contract.VECTOR_DATATYPES})
 
 
 def text_chars(tensors: list[Tensor]) -> int:
-    """Characters of the text elements of a request's tensors (numbers count 0): what decides
-    whether decoding it belongs in the worker thread."""
+    """Characters of the text elements of a request's tensors: what decides whether decoding
+    it belongs in the worker thread. Only BYTES tensors are read as text (decoding rejects any
+    other before reading its data), so a numeric tensor's elements are not even looked at."""
     return sum(
         len(v)
         for t in tensors
-        if isinstance(t.data, list)
+        if t.datatype == contract.BYTES and isinstance(t.data, list)
         for v in t.data
         if isinstance(v, str | bytes)
     )

@@ -17,6 +17,8 @@ from symptom_dx.contract import MODEL_NAME
 from symptom_dx.vocabulary import vocabulary
 
 FUNGAL = "itching, skin_rash, nodal_skin_eruptions"
+# more misspelt names than the event loop matches (serving.symptom_inputs.INLINE_FUZZY_MATCHES)
+NINE_MISSPELT = "itchng, skin rsh, vomitting, coughh, headach, chils, fatige, nauseaa, joint pian"
 Tensor = pb.ModelInferRequest.InferInputTensor
 
 
@@ -155,7 +157,8 @@ def _same_answer_requests() -> dict[str, pb.ModelInferRequest]:
         "names": request(FUNGAL.encode()),
         "names, top_k 41, an id": request(b"fever, cough", b"vomiting", shape=[2]),
         "64 patients": request(*(", ".join(p).encode() for p in patients), shape=[64]),
-        "misspelt names (matched off the event loop)": request(b"itchng, skin rsh, vomitting"),
+        "misspelt names (matched on the event loop)": request(b"itchng, skin rsh, vomitting"),
+        "nine misspelt names (matched in the worker)": request(NINE_MISSPELT.encode()),
         "1024 patients (answered off the event loop)": request(
             *(", ".join(patients[i % 64]).encode() for i in range(1024)), shape=[1024]
         ),

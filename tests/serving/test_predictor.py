@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import threading
 import time
 
 import numpy as np
 import pytest
 from kserve import InferInput, InferRequest
 
-from serving import protocol
-from serving.model import DiseaseClassifier
+from serving import decoding, protocol, symptom_inputs
+from serving.model import DiseaseClassifier, text_chars
 from serving.protocol import RequestRejected, Tensor
+from serving.symptom_inputs import INLINE_FUZZY_MATCHES
 from symptom_dx import contract
 from symptom_dx.errors import SymptomDxError
 from symptom_dx.model import METADATA_FILE, TRAINING_REFERENCE, model_sha256
+from symptom_dx.vocabulary import vocabulary
 
 FUNGAL = "itching, skin_rash, nodal_skin_eruptions"
 
@@ -27,14 +30,14 @@ def names(*texts: str) -> list[Tensor]:
 
 def rejected(tensors, parameters=None, n_classes=41) -> RequestRejected:
     with pytest.raises(RequestRejected) as info:
-        protocol.decode_inputs(tensors, parameters, n_classes)
+        decoding.decode_inputs(tensors, parameters, n_classes)
     assert info.value.reason_code in protocol.REASONS
     return info.value
 
 
 # -- the decoder ------------------------------------------------------------------------------
 def test_names_and_denied_names_become_positions():
-    query = protocol.decode_inputs(
+    query = decoding.decode_inputs(
         [*names(FUNGAL, "cough"), Tensor("absent", "BYTES", [2], ["", "high fever"])], None, 41
     )
     assert query.form == "names" and query.top_k == contract.DEFAULT_TOP_K
@@ -46,7 +49,7 @@ def test_names_and_denied_names_become_positions():
     [(3, 3), (3.0, 3), ("3", 3), (" 7 ", 7), ("0003", 3)],
 )
 def test_top_k_accepts_integers_in_any_honest_form(value, expected):
-    assert protocol.top_k_from({"top_k": value}, 41) == expected
+    assert decoding.top_k_from({"top_k": value}, 41) == expected
 
 
 @pytest.mark.parametrize("value", [0, 42, 2.5, True, "²", "٣", "3e0", "9" * 5000, None, [3], {}])
@@ -66,7 +69,7 @@ def test_vector_rows_come_flat_or_nested_and_decode_alike():
     expected = [np.flatnonzero(row).tolist() for row in X]
     for data in (X.reshape(-1).tolist(), X.tolist(), [X[0].tolist(), *X[1:].reshape(-1)], X):
         tensor = Tensor("input-0", "FP32", [3, contract.N_SYMPTOMS], data)
-        assert protocol.positions_from_vector(tensor) == expected
+        assert symptom_inputs.positions_from_vector(tensor) == expected
     X[1] = 0
     error = rejected([Tensor("input-0", "FP32", [3, contract.N_SYMPTOMS], X.tolist())])
     assert error.reason_code == "empty_symptoms" and str(error).startswith("patient 1:")
@@ -84,11 +87,11 @@ def test_the_inexact_names_of_a_request_are_capped(near_miss):
     assert str(contract.MAX_INEXACT_NAMES) in str(error)
     assert time.monotonic() - started < 1.0
     few = near_miss.near_miss_texts(patients=1, names=contract.MAX_INEXACT_NAMES, seed=3)
-    assert len(protocol.decode_inputs(names(*few), None, 41).present[0]) > 1
+    assert len(decoding.decode_inputs(names(*few), None, 41).present[0]) > 1
 
 
 def test_encoding_follows_the_contract(classifier):
-    query = protocol.decode_inputs(names(FUNGAL), {"top_k": 2}, classifier.n_classes)
+    query = decoding.decode_inputs(names(FUNGAL), {"top_k": 2}, classifier.n_classes)
     tensors = protocol.output_tensors(query, classifier.rank_columns(query, record=False))
     assert [(t["name"], t["datatype"]) for t in tensors] == [
         (t.name, t.datatype) for t in contract.OUTPUTS
@@ -126,26 +129,79 @@ def test_v1_dicts_and_bodies_without_a_json_content_type(classifier):
         _answer(classifier, b"{not json")
 
 
+def _answer_noting_decode_threads(model: DiseaseClassifier, request: InferRequest):
+    """(the answer, the name of the thread of each ``decode`` call made for it)."""
+    threads = []
+    decode = model.decode
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return decode(*args, **kwargs)
+
+    model.decode = spy
+    try:
+        return _answer(model, request), threads
+    finally:
+        del model.decode
+
+
 def test_large_requests_are_decoded_off_the_event_loop(classifier):
-    ids = [s.id for s in protocol.vocabulary().selectable]
+    ids = [s.id for s in vocabulary().selectable]
     request = InferRequest(
         model_name=classifier.name,
         infer_inputs=[InferInput("symptoms", [300], "BYTES", [",".join(ids)] * 300)],
     )
-    threads = []
-    decode = classifier.decode
-
-    def spy(*args):
-        threads.append(__import__("threading").current_thread().name)
-        return decode(*args)
-
-    classifier.decode = spy
-    try:
-        response = _answer(classifier, request)
-    finally:
-        del classifier.decode
+    response, threads = _answer_noting_decode_threads(classifier, request)
     assert response.outputs[0].shape == [300, contract.DEFAULT_TOP_K]
     assert threads and threads[0].startswith(f"{classifier.name}-large")
+
+
+# one more than INLINE_FUZZY_MATCHES, each matched to a different symptom
+MISSPELT = (
+    "itchng",
+    "skin rsh",
+    "vomitting",
+    "coughh",
+    "headach",
+    "chils",
+    "fatige",
+    "nauseaa",
+    "joint pian",
+)
+
+
+@pytest.mark.parametrize("misspelt", [INLINE_FUZZY_MATCHES, INLINE_FUZZY_MATCHES + 1])
+def test_a_few_misspelt_names_are_matched_on_the_event_loop(classifier, misspelt):
+    """Up to INLINE_FUZZY_MATCHES misspelt names are matched where the request arrives; one
+    more and it is decoded again, from the start, in the worker: the same answer either way."""
+    text = ", ".join(MISSPELT[:misspelt])
+    request = InferRequest(
+        model_name=classifier.name, infer_inputs=[InferInput("symptoms", [1], "BYTES", [text])]
+    )
+    response, threads = _answer_noting_decode_threads(classifier, request)
+    on_loop = threading.main_thread().name
+    if misspelt <= INLINE_FUZZY_MATCHES:
+        assert threads == [on_loop]
+    else:
+        assert threads[0] == on_loop and threads[1].startswith(f"{classifier.name}-large")
+    query = decoding.decode_inputs(names(text), None, classifier.n_classes)
+    assert len(query.present[0]) == misspelt
+    assert response.outputs[0].data == classifier.rank_columns(query, record=False).diseases
+
+
+def test_where_to_decode_is_decided_without_reading_numbers():
+    """Only text costs decoding time worth the worker thread: the check counts the BYTES
+    elements and never walks a numeric tensor (64 gRPC FP32 rows are 8,448 elements)."""
+
+    class Unread(list):
+        def __iter__(self):
+            raise AssertionError("a numeric tensor's elements were read")
+
+    shape = [64, contract.N_SYMPTOMS]
+    vector = Tensor("input-0", "FP32", shape, Unread([0.0] * shape[0] * shape[1]))
+    names_tensor = Tensor("symptoms", "BYTES", [2], ["cough", b"high_fever"])
+    assert text_chars([vector]) == 0
+    assert text_chars([names_tensor, vector]) == len("cough") + len(b"high_fever")
 
 
 # -- loading ----------------------------------------------------------------------------------
