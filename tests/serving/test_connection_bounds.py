@@ -198,7 +198,9 @@ def test_answers_nobody_reads_are_dropped_and_their_memory_freed(served):
     growth = [p - baseline for p in peaks]
     # what one wave adds is the budget and the answers being made, far from all 24 answers
     assert growth[0] < MAX_BUFFERED / 2**20 + 64 < unbounded_mb, (baseline, peaks, unbounded_mb)
-    assert peaks[1] - peaks[0] < 16, (baseline, peaks)
+    # had the first wave's answers stayed held, the second would add about as much again; what
+    # the allocator keeps of freed memory adds a part of it (19 MB after 57 MB has been seen)
+    assert growth[1] - growth[0] < growth[0] / 2, (baseline, peaks)
     assert not normal.failures and normal.answers > 10
     assert normal.median("ready") < 0.05 and normal.slowest["ready"] < 2.0, normal.slowest
 
