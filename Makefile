@@ -72,6 +72,9 @@ test-cluster: venv ## Kubeflow Pipelines, kube-prometheus-stack and the applicat
 	@if [ "$(origin KUBECONFIG)" = "command line" ]; then echo "make test-cluster starts and checks the local cluster; for the one KUBECONFIG names: make test-cluster-app KUBECONFIG=$(KUBECONFIG)" >&2; exit 2; fi
 	@bash scripts/apt-deps.sh docker.io debootstrap
 	@REGISTRY= TAG= bash scripts/images.sh
+	@# every binary and image the suite's cluster runs, built before the tests' time limits start (cold: most of an hour)
+	@bash scripts/cluster/build.sh --with-kserve --with-kfp --with-monitoring --with-netpol
+	@bash scripts/cluster/kfp/frontend/build.sh
 	@status=0; KUBECONFIG= KUBE_CONTEXT= $(PY) -m pytest tests/cluster || status=$$?; \
 	  if [ "$${KEEP_CLUSTER:-0}" != 1 ]; then bash scripts/cluster/down.sh || status=1; fi; exit $$status
 
