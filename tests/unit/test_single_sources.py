@@ -1272,6 +1272,20 @@ def names() -> list[Pin]:
             ),
         ),
         Pin(
+            "MLflow's usage reports (MLFLOW_DISABLE_TELEMETRY)",
+            "src/symptom_dx/__init__.py",
+            lambda: first(
+                "src/symptom_dx/__init__.py",
+                r'os\.environ\.setdefault\("MLFLOW_DISABLE_TELEMETRY", "(\w+)"\)',
+            ),
+            [
+                rx(
+                    "manifests/mlflow/deployment.yaml",
+                    r"name: MLFLOW_DISABLE_TELEMETRY\n\s+value: \"(\w+)\"",
+                ),
+            ],
+        ),
+        Pin(
             "the AWS region",
             f"{TF_ENV}/variables.tf (variable region)",
             tf_default(TF_ENV, "region"),
