@@ -21,6 +21,7 @@ import typer
 
 from symptom_dx.dataset import dataset_statistics, load_dataset
 from symptom_dx.errors import DatasetError, SymptomDxError
+from symptom_dx.process_exit import skip_final_collection
 from symptom_dx.vocabulary import vocabulary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
@@ -239,4 +240,5 @@ def pipeline_run(
 
 
 if __name__ == "__main__":
+    skip_final_collection()
     app()

@@ -38,6 +38,7 @@ from pipelines.local_stack.services import (
 )
 from symptom_dx.errors import SymptomDxError
 from symptom_dx.knowledge import KNOWLEDGE_FILES
+from symptom_dx.process_exit import skip_final_collection
 from symptom_dx.settings import MODEL_NAME, S3Settings
 
 # make run works in the checkout: state and downloads stay beside the code (both git-ignored).
@@ -519,4 +520,5 @@ def train(
 
 
 if __name__ == "__main__":
+    skip_final_collection()
     app()

@@ -26,6 +26,7 @@ from kserve.utils.utils import strtobool  # noqa: E402
 
 from symptom_dx import contract  # noqa: E402
 from symptom_dx.contract import MODEL_NAME  # noqa: E402
+from symptom_dx.process_exit import skip_final_collection  # noqa: E402
 from symptom_dx.settings import LOOPBACK  # noqa: E402
 
 logger = logging.getLogger("kserve")
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_final_collection()
     args = build_parser().parse_args(argv)
     # The event loop shares the GIL with the worker thread that ranks large requests: hand it
     # over every 1 ms, not 5, so health checks wait less behind that pure-Python work.

@@ -22,8 +22,10 @@ def main() -> int:
 
     from symptom_dx.errors import SymptomDxError
     from symptom_dx.knowledge import load_knowledge
+    from symptom_dx.process_exit import skip_final_collection
     from ui.settings import UISettings
 
+    skip_final_collection()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per backend call otherwise
     try:

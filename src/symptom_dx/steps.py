@@ -30,6 +30,7 @@ from symptom_dx.evaluation import confusion, evaluate, pattern_split, smoke_set
 from symptom_dx.knowledge import KNOWLEDGE_FILES, load_knowledge
 from symptom_dx.mlflow_model import predict_labels
 from symptom_dx.model import SymptomClassifier, runtime_versions
+from symptom_dx.process_exit import skip_final_collection
 from symptom_dx.settings import S3_SECRET_KEYS, MlflowSettings, S3Settings
 from symptom_dx.sources import fetch, sha256_of
 from symptom_dx.storage import ObjectStore
@@ -63,6 +64,7 @@ def run_step(name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     When ``SYMPTOM_DX_ERROR_FILE`` is set (by the local runner), the line is also written
     there, so the runner can repeat it after the pipeline's own logs.
     """
+    skip_final_collection()  # the step's process ends with it
     for key in S3_SECRET_KEYS:  # present but empty with Pod Identity: unset
         if os.environ.get(key) == "":
             del os.environ[key]
