@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from testkit import REPO, S3_ACCESS_KEY, S3_SECRET_KEY, s3_env
+from testkit import REPO, S3_ACCESS_KEY, S3_SECRET_KEY
 
 from pipelines.local_stack.services import free_port, start_s3
 
@@ -32,7 +32,7 @@ LONGEST_FIRST = (
 # A test that uses one of these fixtures (itself or through another fixture) gets the marker
 # wherever it is, so `make test-fast`, which deselects both markers, never starts a server or
 # looks for a tool, even for a test whose file forgot the marker.
-FIXTURE_MARKS = {"s3_server": "integration", "mlflow_server": "integration", "k8s_tools": "tools"}
+FIXTURE_MARKS = {"s3_server": "integration", "k8s_tools": "tools"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -85,31 +85,6 @@ def s3_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("s3")
     svc = start_s3(root / "data", free_port(), S3_ACCESS_KEY, S3_SECRET_KEY, root / "logs")
     svc.extra.update(access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY)
-    yield svc
-    svc.stop()
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory, s3_server):
-    """A real MLflow server (sqlite + artifacts in the S3 server's bucket) on loopback, with
-    its basic-auth app as on the cluster; ``extra["env"]`` holds the S3 keys and the user."""
-    from minio import Minio
-
-    from pipelines.local_stack.services import MlflowAuth, start_mlflow
-
-    bucket = "symptom-dx"
-    client = Minio(
-        s3_server.url.removeprefix("http://"), S3_ACCESS_KEY, S3_SECRET_KEY, secure=False
-    )
-    if not client.bucket_exists(bucket):
-        client.make_bucket(bucket)
-    root = tmp_path_factory.mktemp("mlflow")
-    env = s3_env(s3_server.url, bucket)
-    auth = MlflowAuth("test-admin", "test-mlflow-password-0123")
-    svc = start_mlflow(
-        root / "state", free_port(), f"s3://{bucket}/mlflow-artifacts", root, env, auth=auth
-    )
-    svc.extra.update(env={**env, **auth.client_env()}, bucket=bucket, auth=auth)
     yield svc
     svc.stop()
 
