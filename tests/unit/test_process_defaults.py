@@ -24,14 +24,19 @@ def _python(code: str) -> str:
     return done.stdout.strip()
 
 
-def test_mlflow_reports_no_usage_from_our_processes():
+def test_mlflow_reports_no_usage_from_our_processes(monkeypatch):
     """Importing symptom_dx first (every component, server and command does) turns MLflow's
     usage reports off, so no thread of ours calls out to MLflow's maintainers; a user's own
     setting wins."""
-    read = "import symptom_dx; from mlflow.environment_variables import MLFLOW_DISABLE_TELEMETRY"
-    assert _python(f"{read}; print(MLFLOW_DISABLE_TELEMETRY.get())") == "True"
-    mine = "import os; os.environ['MLFLOW_DISABLE_TELEMETRY'] = 'false'"
-    assert _python(f"{mine}; {read}; print(MLFLOW_DISABLE_TELEMETRY.get())") == "False"
+    from mlflow.environment_variables import MLFLOW_DISABLE_TELEMETRY
+
+    read = "import os, symptom_dx; print(os.environ['MLFLOW_DISABLE_TELEMETRY'])"
+    ours = _python(read)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", ours)
+    assert MLFLOW_DISABLE_TELEMETRY.get() is True  # what MLflow makes of our value
+    assert (
+        _python(f"import os; os.environ['MLFLOW_DISABLE_TELEMETRY'] = 'false'; {read}") == "false"
+    )
 
 
 EXIT_PROBE = """
