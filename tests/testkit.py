@@ -15,6 +15,22 @@ REPO = Path(__file__).resolve().parents[1]
 S3_ACCESS_KEY = "test-access-key"
 S3_SECRET_KEY = "test-secret-key-0123456789"
 
+# The serving tests' usual patient: a fungal infection's pattern, as one names element.
+FUNGAL = "itching, skin_rash, nodal_skin_eruptions"
+# Misspelt names, each matched to a different symptom: one more than the event loop matches
+# (serving.symptom_inputs.INLINE_FUZZY_MATCHES), so a request of all nine goes to the worker.
+MISSPELT = (
+    "itchng",
+    "skin rsh",
+    "vomitting",
+    "coughh",
+    "headach",
+    "chils",
+    "fatige",
+    "nauseaa",
+    "joint pian",
+)
+
 
 def s3_env(s3_url: str, bucket: str) -> dict[str, str]:
     """The environment through which every part of the system finds the S3 server."""

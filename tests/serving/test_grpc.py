@@ -11,14 +11,12 @@ import pytest
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+from testkit import FUNGAL, MISSPELT
 
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
 from symptom_dx.vocabulary import vocabulary
 
-FUNGAL = "itching, skin_rash, nodal_skin_eruptions"
-# more misspelt names than the event loop matches (serving.symptom_inputs.INLINE_FUZZY_MATCHES)
-NINE_MISSPELT = "itchng, skin rsh, vomitting, coughh, headach, chils, fatige, nauseaa, joint pian"
 Tensor = pb.ModelInferRequest.InferInputTensor
 
 
@@ -158,7 +156,7 @@ def _same_answer_requests() -> dict[str, pb.ModelInferRequest]:
         "names, top_k 41, an id": request(b"fever, cough", b"vomiting", shape=[2]),
         "64 patients": request(*(", ".join(p).encode() for p in patients), shape=[64]),
         "misspelt names (matched on the event loop)": request(b"itchng, skin rsh, vomitting"),
-        "nine misspelt names (matched in the worker)": request(NINE_MISSPELT.encode()),
+        "nine misspelt names (matched in the worker)": request(", ".join(MISSPELT).encode()),
         "1024 patients (answered off the event loop)": request(
             *(", ".join(patients[i % 64]).encode() for i in range(1024)), shape=[1024]
         ),

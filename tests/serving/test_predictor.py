@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from kserve import InferInput, InferRequest
+from testkit import FUNGAL, MISSPELT
 
 from serving import decoding, protocol, symptom_inputs
 from serving.model import DiseaseClassifier, text_chars
@@ -20,8 +21,6 @@ from symptom_dx import contract
 from symptom_dx.errors import SymptomDxError
 from symptom_dx.model import METADATA_FILE, TRAINING_REFERENCE, model_sha256
 from symptom_dx.vocabulary import vocabulary
-
-FUNGAL = "itching, skin_rash, nodal_skin_eruptions"
 
 
 def names(*texts: str) -> list[Tensor]:
@@ -154,20 +153,6 @@ def test_large_requests_are_decoded_off_the_event_loop(classifier):
     response, threads = _answer_noting_decode_threads(classifier, request)
     assert response.outputs[0].shape == [300, contract.DEFAULT_TOP_K]
     assert threads and threads[0].startswith(f"{classifier.name}-large")
-
-
-# one more than INLINE_FUZZY_MATCHES, each matched to a different symptom
-MISSPELT = (
-    "itchng",
-    "skin rsh",
-    "vomitting",
-    "coughh",
-    "headach",
-    "chils",
-    "fatige",
-    "nauseaa",
-    "joint pian",
-)
 
 
 @pytest.mark.parametrize("misspelt", [INLINE_FUZZY_MATCHES, INLINE_FUZZY_MATCHES + 1])

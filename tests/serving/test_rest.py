@@ -11,6 +11,7 @@ import pytest
 from kserve import InferInput, InferRequest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from testkit import FUNGAL
 
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
@@ -19,7 +20,6 @@ from symptom_dx.vocabulary import vocabulary
 
 INFER = f"/v2/models/{MODEL_NAME}/infer"
 V1 = f"/v1/models/{MODEL_NAME}:predict"
-FUNGAL = "itching, skin_rash, nodal_skin_eruptions"
 
 
 def post(client, body, path=INFER, **kw):
