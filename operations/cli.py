@@ -239,6 +239,11 @@ def pipeline_run(
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The ``symptom-dx`` command (and ``python -m operations.cli``)."""
     skip_final_collection()
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -15,8 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 S3_ACCESS_KEY = "test-access-key"
 S3_SECRET_KEY = "test-secret-key-0123456789"
 
-# The serving tests' usual patient: a fungal infection's pattern, as one names element.
-FUNGAL = "itching, skin_rash, nodal_skin_eruptions"
+# The tests' usual patient: a fungal infection's pattern, as symptom ids and as one names
+# element.
+FUNGAL_IDS = ["itching", "skin_rash", "nodal_skin_eruptions"]
+FUNGAL = ", ".join(FUNGAL_IDS)
 # Misspelt names, each matched to a different symptom: one more than the event loop matches
 # (serving.symptom_inputs.INLINE_FUZZY_MATCHES), so a request of all nine goes to the worker.
 MISSPELT = (

@@ -36,14 +36,12 @@ from kube import (
     service_url,
     wait_for,
 )
-from testkit import REPO
+from testkit import FUNGAL, FUNGAL_IDS, REPO
 
 from operations.deploy import TEMPLATE_KEY, Release, inference_service
 from symptom_dx import contract
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
-
-FUNGAL = ["itching", "skin_rash", "nodal_skin_eruptions"]
 
 
 def served_isvc() -> dict:
@@ -85,7 +83,7 @@ def registry(app):
 
 
 def poll_body() -> dict:
-    return contract.infer_request([FUNGAL], top_k=3)
+    return contract.infer_request([FUNGAL_IDS], top_k=3)
 
 
 @contextlib.contextmanager
@@ -168,13 +166,13 @@ def test_pipeline_deploys_the_champion(app, champion):
 
 
 def test_predictor_answers_v2_rest_and_grpc_through_its_service(served):
-    assert top_disease(predictor_url(), FUNGAL) == "Fungal infection"
+    assert top_disease(predictor_url(), FUNGAL_IDS) == "Fungal infection"
     address = service_address(NS, f"{ISVC}-predictor", 8081)
 
     async def grpc_top() -> str:
         request = InferRequest(
             model_name=contract.MODEL_NAME,
-            infer_inputs=[InferInput("symptoms", [1], "BYTES", [", ".join(FUNGAL)])],
+            infer_inputs=[InferInput("symptoms", [1], "BYTES", [FUNGAL])],
         )
         async with InferenceGRPCClient(address, retries=0, timeout=10) as client:
             response = await client.infer(request)
@@ -192,7 +190,7 @@ def test_ui_serves_the_form_and_reaches_the_predictor(served):
     page = httpx.get(url, timeout=10)
     assert page.status_code == 200 and "gradio" in page.text.lower()
     server_line, *_ = Client(url, verbose=False, download_files=False).predict(
-        FUNGAL, "en", api_name="/diagnose"
+        FUNGAL_IDS, "en", api_name="/diagnose"
     )
     assert server_line == "Model server: ready."
 

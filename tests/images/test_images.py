@@ -23,6 +23,8 @@ from minio import Minio
 from pods import deployment_pod, named, readable_copy, running_pod, start_pod, wait_ready
 from testkit import (
     DEFAULT_CANDIDATE_ONLY,
+    FUNGAL,
+    FUNGAL_IDS,
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
     run_pipeline_command,
@@ -56,7 +58,6 @@ print("\\n".join(failed + [f"left in the image: {p}" for p in leftovers]))
 sys.exit(1 if failed or leftovers else 0)
 """
 PREDICTOR = "http://disease-classifier-predictor.kserve-inference.svc.cluster.local"
-FUNGAL = ["itching", "skin_rash", "nodal_skin_eruptions"]
 MODELS_BUCKET = "symptom-dx-models"  # the bucket manifests/ names
 
 
@@ -123,7 +124,7 @@ def infer_names(base_url: str, symptoms: list[str]) -> dict:
 async def grpc_top_disease(address: str) -> str:
     request = InferRequest(
         model_name=MODEL_NAME,
-        infer_inputs=[InferInput("symptoms", [1], "BYTES", [", ".join(FUNGAL)])],
+        infer_inputs=[InferInput("symptoms", [1], "BYTES", [FUNGAL])],
     )
     async with InferenceGRPCClient(address, retries=0, timeout=10) as client:
         response = await client.infer(request)
@@ -186,7 +187,7 @@ def test_help_of_every_entrypoint_needs_nothing_but_the_image(images):
 
 # -- serving -----------------------------------------------------------------------------------
 def test_predictor_answers_v2_rest_grpc_and_metrics(predictor):
-    top = infer_names(predictor.url("http1"), FUNGAL)
+    top = infer_names(predictor.url("http1"), FUNGAL_IDS)
     assert top["disease"][0] == "Fungal infection"
     assert (
         asyncio.run(grpc_top_disease(f"127.0.0.1:{predictor.port('grpc')}")) == "Fungal infection"
@@ -241,7 +242,7 @@ def test_storage_initializer_fetches_the_champion_the_predictor_serves(
     pod_spec, container = serving_pod
     with running_pod(pod_spec, container, extra_mounts={models: "/mnt/models:ro"}) as pod:
         wait_ready(pod, container, {"httpGet": {"path": "/v2/health/ready", "port": "http1"}}, 60)
-        assert infer_names(pod.url("http1"), FUNGAL)["disease"][0] == "Fungal infection"
+        assert infer_names(pod.url("http1"), FUNGAL_IDS)["disease"][0] == "Fungal infection"
 
 
 def test_predictor_loads_an_s3_uri_itself(images, serving_pod, model_in_s3, s3_server, predictor):
@@ -261,7 +262,7 @@ def test_predictor_loads_an_s3_uri_itself(images, serving_pod, model_in_s3, s3_s
     pod_spec = {"volumes": [{"name": "tmp", "emptyDir": {}}]}
     with running_pod(pod_spec, container) as pod:
         wait_ready(pod, container, {"httpGet": {"path": "/v2/health/ready", "port": "http1"}}, 60)
-        assert infer_names(pod.url("http1"), FUNGAL)["disease"][0] == "Fungal infection"
+        assert infer_names(pod.url("http1"), FUNGAL_IDS)["disease"][0] == "Fungal infection"
 
 
 # -- UI ----------------------------------------------------------------------------------------
@@ -286,7 +287,7 @@ def test_ui_reaches_the_predictor_and_serves_the_form(
         page = httpx.get(pod.url(), timeout=10)
         assert page.status_code == 200 and "gradio" in page.text.lower()
         client = Client(pod.url(), verbose=False, download_files=False)
-        server_line, *_ = client.predict(FUNGAL, "en", api_name="/diagnose")
+        server_line, *_ = client.predict(FUNGAL_IDS, "en", api_name="/diagnose")
         assert server_line == "Model server: ready."
         assert "itching" not in pod.logs()
 

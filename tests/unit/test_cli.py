@@ -95,3 +95,19 @@ def test_symptoms_help_says_what_the_exit_codes_mean():
     assert "--json" in result.output
     assert "exits 0 when at least one symptom was found" in result.output
     assert "1 when none was" in result.output
+
+
+def test_the_installed_command_ends_at_once(monkeypatch):
+    """`symptom-dx` (the console script) starts where `python -m operations.cli` does: in
+    ``main``, which skips the last garbage collection at exit (symptom_dx.process_exit)."""
+    from importlib.metadata import entry_points
+
+    import operations.cli as cli
+
+    (script,) = entry_points(group="console_scripts", name="symptom-dx")
+    assert script.load() is cli.main
+    calls = []
+    monkeypatch.setattr(cli, "skip_final_collection", lambda: calls.append("skip"))
+    monkeypatch.setattr(cli, "app", lambda: calls.append("app"))
+    cli.main()
+    assert calls == ["skip", "app"]
