@@ -14,7 +14,8 @@ from kserve import InferInput, InferRequest
 from testkit import FUNGAL, MISSPELT
 
 from serving import decoding, protocol, symptom_inputs
-from serving.model import DiseaseClassifier, text_chars
+from serving.fast_path import INLINE_BODY_BYTES, FastPath
+from serving.model import INLINE_CHARS, DiseaseClassifier, text_chars
 from serving.protocol import RequestRejected, Tensor
 from serving.symptom_inputs import INLINE_FUZZY_MATCHES
 from symptom_dx import contract
@@ -187,6 +188,39 @@ def test_where_to_decode_is_decided_without_reading_numbers():
     names_tensor = Tensor("symptoms", "BYTES", [2], ["cough", b"high_fever"])
     assert text_chars([vector]) == 0
     assert text_chars([names_tensor, vector]) == len("cough") + len(b"high_fever")
+
+
+@pytest.mark.parametrize(("rows", "on_loop"), [(64, True), (400, False)])
+def test_the_fast_path_reads_vectors_where_their_size_says(classifier, rows, on_loop):
+    """64 patients' 0/1 vectors over REST (~17 KB of JSON, past INLINE_CHARS, no text) are
+    parsed and decoded on the event loop; a body past INLINE_BODY_BYTES (400 patients, ~106 KB)
+    in the worker thread. The same answers either way."""
+    rng = np.random.default_rng(rows)
+    X = np.zeros((rows, contract.N_SYMPTOMS), dtype=int)
+    for row in X:
+        row[rng.choice(contract.N_SYMPTOMS, 3, replace=False)] = 1
+    body = json.dumps({"inputs": [contract.VECTOR.tensor(list(X.shape), X.ravel().tolist())]})
+    assert (len(body) > INLINE_BODY_BYTES) is not on_loop and len(body) > INLINE_CHARS
+    threads = []
+    decode = classifier.decode
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return decode(*args, **kwargs)
+
+    classifier.decode = spy
+    try:
+        status, answer = asyncio.run(FastPath([classifier]).answer(classifier, body.encode()))
+    finally:
+        del classifier.decode
+    assert status == 200
+    on = threading.main_thread().name
+    assert threads == [on] if on_loop else threads[0].startswith(f"{classifier.name}-large")
+    query = decoding.decode_inputs(
+        [Tensor("input-0", "INT64", list(X.shape), X.ravel().tolist())], None, 41
+    )
+    disease = next(o for o in json.loads(answer)["outputs"] if o["name"] == "disease")
+    assert disease["data"] == classifier.rank_columns(query, record=False).diseases
 
 
 # -- loading ----------------------------------------------------------------------------------
