@@ -217,7 +217,7 @@ def parts_table(
             "top-k: argpartition + ties": argpartition_top,
             "explanations: before": old_explain,
             "explanations: tables": lambda: model.explain(patients, top),
-            "explanations: tables, joined": lambda: model.explain_joined(patients, top),
+            "explanations: joined, subset table": lambda: model.explain_joined(patients, top),
             "next questions: batch": questions_batch,
             "next questions: row by row": questions_rows,
         },

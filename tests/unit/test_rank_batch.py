@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from symptom_dx.candidates import ALGORITHMS
-from symptom_dx.model import Differential, SymptomClassifier
+from symptom_dx.model import EXPLAINED_SUBSET_SIZE, Differential, SymptomClassifier
 from symptom_dx.vocabulary import vocabulary
 
 
@@ -279,6 +279,14 @@ def test_rank_arrays_is_rank_as_arrays(model, patterns):
                 [separator.join(s) for d in differentials for s in d.supporting],
                 [separator.join(m) for d in differentials for m in d.missing],
             )
+            # nothing denied: each cell read from the table, or built past the table's sets
+            given, typical_missing = model.explain(present[:rows], ranked.top)
+            assert model.explain_joined(present[:rows], ranked.top, separator) == (
+                [separator.join(s) for row in given for s in row],
+                [separator.join(m) for row in typical_missing for m in row],
+            )
+            if rows > 1:
+                assert max(len(s) for row in given for s in row) > EXPLAINED_SUBSET_SIZE
             columns = model.rank_columns(present[:rows], 5, absent[:rows], separator)
             assert (columns.k, columns.diseases, columns.top) == (
                 5,
