@@ -2,7 +2,8 @@
 
 Label values are bounded by what the server serves, never by what clients send: the served
 model's name, its classes, the vocabulary's ids, the input forms and the rejection reasons of
-``serving.protocol.REASONS``. Every child is created when the model loads.
+``serving.protocol.REASONS``. Every label set is exported from the model's load on. The two
+counters every ranked patient adds to (by top disease, by symptom) are ``RankedCounts``.
 
 The two training gauges describe what the model saw in training (``metadata.json``'s
 ``training_reference``, see ``symptom_dx.model.TrainingReference``): drift rules compare live
@@ -11,12 +12,16 @@ traffic with them. A model saved before the reference was recorded exports neith
 
 from __future__ import annotations
 
-import collections
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any
 
-from prometheus_client import Counter, Gauge
+import numpy as np
+from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from serving.protocol import REASONS
 from symptom_dx.model import TrainingReference
@@ -29,8 +34,6 @@ def _per_model(kind: type[Counter] | type[Gauge], name: str, label: str, doc: st
     return kind(f"disease_classifier_{name}", doc, ["model_name", label])
 
 
-PREDICTIONS = _per_model(Counter, "predictions", "disease", "Patients ranked, by top disease")
-SYMPTOMS_SEEN = _per_model(Counter, "symptoms_seen", "symptom", "Symptoms reported (input drift)")
 REJECTED = _per_model(Counter, "rejected_requests", "reason", "Requests answered 400, by reason")
 PATIENTS = _per_model(Counter, "patients", "form", "Patients ranked, by input form")
 # What the model saw in training: shares of its distinct training patterns (drift reference).
@@ -42,14 +45,90 @@ TRAINING_DISEASE_SHARE = _per_model(
 )
 
 
+class _Ranked:
+    """One model's counts of ranked patients by top disease and of the symptoms they gave."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.created = time.time()
+        self.diseases: dict[str, int] = {}  # name -> slot of ``top``
+        self.top = np.zeros(0, dtype=np.int64)
+        self.seen = np.zeros(len(vocabulary().ids), dtype=np.int64)
+
+    def add_diseases(self, classes: Sequence[str]) -> None:
+        with self.lock:
+            for c in classes:
+                self.diseases.setdefault(c, len(self.diseases))
+            grown = np.zeros(len(self.diseases) - len(self.top), dtype=np.int64)
+            self.top = np.concatenate([self.top, grown])
+
+
+class RankedCounts(Collector):
+    """``disease_classifier_predictions_total`` (patients ranked, by top disease) and
+    ``disease_classifier_symptoms_seen_total`` (symptoms reported: the input drift), counted
+    in arrays and exported at each scrape as prometheus_client's Counters are (``_total`` and
+    ``_created``, every label set from the model's load on). A batch adds to them in two array
+    operations, where Counter children take one locked increment per label (64 patients:
+    ~90 increments, ~100 us of a ~1.2 ms request)."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, _Ranked] = {}
+        self._lock = threading.Lock()
+
+    def model(self, model_name: str, classes: Sequence[str]) -> _Ranked:
+        """The counts of ``model_name`` (a model loaded again under its name counts on)."""
+        with self._lock:
+            counts = self._models.setdefault(model_name, _Ranked())
+        counts.add_diseases(classes)
+        return counts
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        predictions, seen = self._families()
+        ids = vocabulary().ids
+        with self._lock:
+            models = list(self._models.items())
+        for name, counts in models:
+            with counts.lock:
+                top, symptoms = counts.top.tolist(), counts.seen.tolist()
+                diseases = list(counts.diseases)
+            for disease, value in zip(diseases, top, strict=True):
+                predictions.add_metric([name, disease], value, created=counts.created)
+            for symptom, value in zip(ids, symptoms, strict=True):
+                seen.add_metric([name, symptom], value, created=counts.created)
+        yield predictions
+        yield seen
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, CounterMetricFamily]:
+        labels = ["model_name"]
+        return (
+            CounterMetricFamily(
+                "disease_classifier_predictions",
+                "Patients ranked, by top disease",
+                labels=[*labels, "disease"],
+            ),
+            CounterMetricFamily(
+                "disease_classifier_symptoms_seen",
+                "Symptoms reported (input drift)",
+                labels=[*labels, "symptom"],
+            ),
+        )
+
+
+RANKED = RankedCounts()
+REGISTRY.register(RANKED)
+
+
 class ModelMetrics:
-    """The label children of one served model, bound once (cheap per request)."""
+    """The counts and label children of one served model, bound once (cheap per request)."""
 
     def __init__(
         self, model_name: str, classes: Sequence[str], reference: TrainingReference | None
     ):
-        self._top = {c: PREDICTIONS.labels(model_name, c) for c in classes}
-        self._seen = [SYMPTOMS_SEEN.labels(model_name, s) for s in vocabulary().ids]
+        self._ranked = RANKED.model(model_name, classes)
         self._forms = {f: PATIENTS.labels(model_name, f) for f in FORMS}
         self._rejected = {r: REJECTED.labels(model_name, r) for r in REASONS}
         if reference is not None:
@@ -60,15 +139,18 @@ class ModelMetrics:
 
     def ranked(self, present: Sequence[Sequence[int]], top: Sequence[str], form: str) -> None:
         """Count ranked patients: each one's ``present`` positions and ``top`` disease."""
+        counts = self._ranked
         if len(present) == 1:  # the common case: a few increments
-            self._top[top[0]].inc()
-            for j in present[0]:
-                self._seen[j].inc()
-        else:  # one increment per distinct label, not per patient and symptom
-            for disease, count in collections.Counter(top).items():
-                self._top[disease].inc(count)
-            for j, count in collections.Counter(chain.from_iterable(present)).items():
-                self._seen[j].inc(count)
+            with counts.lock:
+                counts.top[counts.diseases[top[0]]] += 1
+                for j in present[0]:
+                    counts.seen[j] += 1
+        else:
+            slots = np.fromiter((counts.diseases[d] for d in top), dtype=np.intp)
+            given = np.fromiter(chain.from_iterable(present), dtype=np.intp)
+            with counts.lock:
+                counts.top += np.bincount(slots, minlength=len(counts.top))
+                counts.seen += np.bincount(given, minlength=len(counts.seen))
         self._forms[form].inc(len(present))
 
     def rejected(self, reason: str) -> None:
