@@ -99,20 +99,25 @@ def read_symptoms(texts: Sequence[str], budget: RequestBudget) -> _Read:
 def _read(texts: Sequence[str], budget: FuzzyBudget, allow_empty: bool, free_text: bool) -> _Read:
     vocab = vocabulary()
     lists = [split_symptom_list(t) for t in texts]
+    # most elements are lists of names as the vocabulary writes them: no matching to do
+    verbatim = [vocab.resolve_verbatim(names) for names in lists]
     read = _Read([], [], [])
     n = len(lists)
     try:
-        vocab.check_budget(lists, budget)
+        vocab.check_budget([x for x, ids in zip(lists, verbatim, strict=True) if not ids], budget)
         for i, names in enumerate(lists):
-            try:
-                ids, denied, spans = _read_one(vocab, texts[i], names, budget, free_text)
-            except (UnknownSymptomError, NamesNoSymptom) as e:
-                reason = getattr(e, "reason", "unknown_symptom")
-                raise RequestRejected(reason, f"{patient_prefix(i, n)}{e}") from None
-            except EmptySymptomsError as e:
-                if not allow_empty:
-                    raise RequestRejected("empty_symptoms", f"{patient_prefix(i, n)}{e}") from None
-                ids, denied, spans = [], [], []
+            ids, denied, spans = verbatim[i], [], []
+            if ids is None:
+                try:
+                    ids, denied, spans = _read_one(vocab, texts[i], names, budget, free_text)
+                except (UnknownSymptomError, NamesNoSymptom) as e:
+                    reason = getattr(e, "reason", "unknown_symptom")
+                    raise RequestRejected(reason, f"{patient_prefix(i, n)}{e}") from None
+                except EmptySymptomsError as e:
+                    if not allow_empty:
+                        message = f"{patient_prefix(i, n)}{e}"
+                        raise RequestRejected("empty_symptoms", message) from None
+                    ids = []
             read.present.append([vocab.position(s) for s in ids])
             read.denied.append([vocab.position(s) for s in denied])
             read.not_understood.append(spans)

@@ -116,6 +116,11 @@ class Vocabulary:
         for alias, sid in self.aliases.items():
             keys.setdefault(compact_key(alias), sid)
         object.__setattr__(self, "_keys", keys)
+        # Each spelling exactly as written here -> what ``lookup`` answers for it: a list of
+        # names as clients mostly send them is read with one dict look-up a name.
+        spellings = [x for s in self.symptoms for x in (s.id, s.header, s.label)]
+        verbatim = {x: keys[compact_key(x)] for x in [*spellings, *self.aliases]}
+        object.__setattr__(self, "_verbatim", verbatim)
         object.__setattr__(self, "_key_list", list(keys))  # what fuzzy matching scans
         object.__setattr__(self, "_index", {s.id: s.position for s in self.symptoms})
         object.__setattr__(self, "_ids", tuple(s.id for s in self.symptoms))
@@ -221,6 +226,19 @@ class Vocabulary:
         if not ids:
             raise EmptySymptomsError()
         return ids
+
+    def resolve_verbatim(self, names: Iterable[str]) -> list[str] | None:
+        """``resolve(names)`` if every name is a spelling exactly as the vocabulary writes it
+        (an id, header, label or alias, stripped), else None (also for no names at all)."""
+        verbatim: dict[str, str] = self._verbatim  # type: ignore[attr-defined]
+        ids: list[str] = []
+        for name in names:
+            sid = verbatim.get(name)
+            if sid is None:
+                return None
+            if sid not in ids:
+                ids.append(sid)
+        return ids or None
 
     def parse(self, text: str, budget: FuzzyBudget | None = None) -> list[str]:
         """Canonical ids from one comma-separated string (the v2 ``symptoms`` element)."""

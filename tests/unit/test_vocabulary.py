@@ -60,6 +60,20 @@ def test_resolve_dedupes_and_keeps_order():
     assert vocabulary().resolve(["Itching", "skin rash", "itching"]) == ["itching", "skin_rash"]
 
 
+def test_names_as_written_resolve_at_once_and_alike():
+    """``resolve_verbatim`` answers as ``resolve`` for every spelling exactly as the vocabulary
+    writes it (ids, headers, labels, aliases; the unused duplicate column's too), and leaves
+    every other list (another case or spacing, a misspelling, nothing) to it."""
+    v = vocabulary()
+    spellings = [x for s in v.symptoms for x in (s.id, s.header, s.label)] + list(v.aliases)
+    for spelling in spellings:
+        assert v.resolve_verbatim([spelling]) == v.resolve([spelling]), spelling
+    assert v.resolve_verbatim(["itching", "skin_rash", "itching"]) == ["itching", "skin_rash"]
+    assert v.resolve_verbatim(["fluid_overload_duplicate"]) == ["fluid_overload"]
+    for names in (["ITCHING"], ["skin  rash"], ["itching", "hedache"], []):
+        assert v.resolve_verbatim(names) is None, names
+
+
 def test_empty_list_is_an_error():
     with pytest.raises(EmptySymptomsError):
         vocabulary().parse(" , ,")
