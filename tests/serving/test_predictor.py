@@ -7,6 +7,8 @@ import json
 import shutil
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -129,8 +131,8 @@ def test_v1_dicts_and_bodies_without_a_json_content_type(classifier):
         _answer(classifier, b"{not json")
 
 
-def _answer_noting_decode_threads(model: DiseaseClassifier, request: InferRequest):
-    """(the answer, the name of the thread of each ``decode`` call made for it)."""
+def _noting_decode_threads(model: DiseaseClassifier, answer: Callable[[], Any]):
+    """(``answer()``, the name of the thread of each ``model.decode`` call made for it)."""
     threads = []
     decode = model.decode
 
@@ -140,9 +142,14 @@ def _answer_noting_decode_threads(model: DiseaseClassifier, request: InferReques
 
     model.decode = spy
     try:
-        return _answer(model, request), threads
+        return answer(), threads
     finally:
         del model.decode
+
+
+def _answer_noting_decode_threads(model: DiseaseClassifier, request: InferRequest):
+    """(the answer of KServe's path, the thread of each ``decode`` call made for it)."""
+    return _noting_decode_threads(model, lambda: _answer(model, request))
 
 
 def test_large_requests_are_decoded_off_the_event_loop(classifier):
@@ -201,18 +208,10 @@ def test_the_fast_path_reads_vectors_where_their_size_says(classifier, rows, on_
         row[rng.choice(contract.N_SYMPTOMS, 3, replace=False)] = 1
     body = json.dumps({"inputs": [contract.VECTOR.tensor(list(X.shape), X.ravel().tolist())]})
     assert (len(body) > INLINE_BODY_BYTES) is not on_loop and len(body) > INLINE_CHARS
-    threads = []
-    decode = classifier.decode
-
-    def spy(*args, **kwargs):
-        threads.append(threading.current_thread().name)
-        return decode(*args, **kwargs)
-
-    classifier.decode = spy
-    try:
-        status, answer = asyncio.run(FastPath([classifier]).answer(classifier, body.encode()))
-    finally:
-        del classifier.decode
+    fast = FastPath([classifier])
+    (status, answer), threads = _noting_decode_threads(
+        classifier, lambda: asyncio.run(fast.answer(classifier, body.encode()))
+    )
     assert status == 200
     on = threading.main_thread().name
     assert threads == [on] if on_loop else threads[0].startswith(f"{classifier.name}-large")
