@@ -1,21 +1,29 @@
-"""The HTTP floor of ``make bench``: a bare Starlette endpoint on uvicorn (uvloop, httptools,
-as KServe runs) that parses the same JSON body and returns a constant.
+"""The floors of ``make bench``: a bare Starlette endpoint on uvicorn (uvloop, httptools, as
+KServe runs) that parses the same JSON body and returns a constant, and, with a second port, a
+bare ``grpc.aio`` ``ModelInfer`` on the same event loop that parses the same message and
+returns a constant (no KServe, no model: what the server stack alone costs).
 
-    python bench/floor_server.py PORT
+    python bench/floor_server.py PORT [GRPC_PORT]
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from typing import Any
 
+import grpc
 import orjson
 import uvicorn
+import uvloop
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 ANSWER = b'{"ok":true}'
+GRPC_ANSWER = pb.ModelInferResponse(model_name="floor")
 
 
 async def infer(request: Request) -> Response:
@@ -34,5 +42,32 @@ app = Starlette(
     ]
 )
 
+
+async def model_infer(request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> Any:
+    return GRPC_ANSWER
+
+
+async def serve(port: int, grpc_port: int | None) -> None:
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, access_log=False, log_level="warning", loop="none"
+    )
+    servers = [uvicorn.Server(config).serve()]
+    if grpc_port is not None:
+        server = grpc.aio.server()
+        handler = grpc.unary_unary_rpc_method_handler(
+            model_infer,
+            request_deserializer=pb.ModelInferRequest.FromString,
+            response_serializer=pb.ModelInferResponse.SerializeToString,
+        )
+        service = {"ModelInfer": handler}
+        generic = grpc.method_handlers_generic_handler("inference.GRPCInferenceService", service)
+        server.add_generic_rpc_handlers((generic,))
+        server.add_insecure_port(f"127.0.0.1:{grpc_port}")
+        await server.start()
+        servers.append(server.wait_for_termination())
+    await asyncio.gather(*servers)
+
+
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_level="warning")
+    grpc_port = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    uvloop.run(serve(int(sys.argv[1]), grpc_port))

@@ -1,5 +1,6 @@
 """``make bench``: single-row REST throughput and latency of our predictor, side by side with
-a stock-style KServe sklearn predictor (same model.joblib) and a bare HTTP floor.
+a stock-style KServe sklearn predictor (same model.joblib) and bare floors (Starlette for REST,
+``grpc.aio`` for gRPC: the server stacks answering a constant).
 
 Our predictor runs twice: with the JSON fast path (the default) and with ``--fast_path false``
 (every request through KServe's own FastAPI data plane), so the fast path's gain is measured
@@ -149,9 +150,11 @@ def start_stock(model_dir: Path, logs: Path, name: str) -> Service:
 
 
 def start_floor(logs: Path) -> Service:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(BENCH / "floor_server.py")]
-    return _wait(spawn("floor", [*argv, str(port)], logs), port)
+    svc = _wait(spawn("floor", [*argv, str(port), str(grpc_port)], logs), port)
+    svc.extra["grpc"] = f"{LOOPBACK}:{grpc_port}"
+    return svc
 
 
 def _wait(svc: Service, port: int) -> Service:
@@ -335,6 +338,7 @@ def main() -> int:
             "stock_nb_grpc_64": (stock_nb, grpc_vector64, (8,)),
             "stock_rf": (stock_rf, vector_script, CONCURRENCY),
             "floor": (floor, names_script, CONCURRENCY),
+            "floor_grpc": (floor, grpc_names, (1, 8)),
         }
 
         def measure(svc: Service, load: Path, c: int, seconds: float) -> dict:
@@ -349,7 +353,7 @@ def main() -> int:
 
         for svc in (ours, kserve_path, stock_nb, stock_rf, floor):
             measure(svc, names_script if svc is floor else vector_script, 8, args.warmup)
-        for svc, load in ((ours, grpc_names), (stock_nb, grpc_vector)):
+        for svc, load in ((ours, grpc_names), (stock_nb, grpc_vector), (floor, grpc_names)):
             measure(svc, load, 8, args.warmup)
         for round_ in range(args.rounds):
             print(f"round {round_ + 1}/{args.rounds} ...", flush=True)
@@ -417,7 +421,8 @@ def report(r: dict) -> None:
             f"  c={c:<2} one patient   ours {o['rps']:6.0f} req/s (mean {o['mean_ms']:.2f} ms)",
             end="",
         )
-        print(f"  stock {st['rps']:6.0f} req/s  {o['rps'] / st['rps']:5.2f}x")
+        print(f"  stock {st['rps']:6.0f} req/s  {o['rps'] / st['rps']:5.2f}x", end="")
+        print(f"  bare grpc.aio floor {r['floor_grpc'][c]['rps']:6.0f} req/s")
     o64, st64 = r["ours_grpc_64"][8]["rps"] * BATCH, r["stock_nb_grpc_64"][8]["rps"] * BATCH
     v64 = r["ours_grpc_vector_64"][8]["rps"] * BATCH
     for label, ours64 in (("64 patients", o64), ("64 vectors ", v64)):
@@ -435,6 +440,8 @@ def report(r: dict) -> None:
         m = r[key][8]
         print(f"  {label:24} {m['rps'] * BATCH:8.0f} predictions/s (p99 {m['p99_ms']:.1f} ms)")
     stock64 = r["stock_nb_64"][8]["rps"]
+    grpc_stock, grpc_floor = r["stock_nb_grpc"][8]["rps"], r["floor_grpc"][8]["rps"]
+    grpc_floor_ratio = r["ours_grpc"][8]["rps"] / grpc_floor
     ratios = [
         ("REST one row, ours / stock-style NB", ours8 / nb8, ""),
         ("REST one row, ours / stock-style RF", ours8 / rf8, ""),
@@ -447,6 +454,8 @@ def report(r: dict) -> None:
             r["ours_grpc"][8]["rps"] / r["stock_nb_grpc"][8]["rps"],
             ">= 3",
         ),
+        ("gRPC one row, ours / bare grpc.aio floor", grpc_floor_ratio, ""),
+        ("gRPC one row, 3x stock / bare grpc.aio floor", 3 * grpc_stock / grpc_floor, ""),
         ("gRPC 64 rows, names, ours / stock", o64 / st64, ""),
         ("gRPC 64 rows, vector, ours / stock", v64 / st64, ""),
     ]
@@ -466,6 +475,7 @@ def report(r: dict) -> None:
         ("REST 64 rows, vector, ours / stock", cpu["stock_nb_64"] / cpu["ours_vector_64"]),
         ("REST 64 rows, names, ours / stock", cpu["stock_nb_64"] / cpu["ours_64"]),
         ("gRPC one row, ours / stock", cpu["stock_nb_grpc"] / cpu["ours_grpc"]),
+        ("gRPC one row, ours / bare grpc.aio floor", cpu["floor_grpc"] / cpu["ours_grpc"]),
     ]
     for label, ratio in by_cpu:
         print(f"  {label:40} {ratio:6.2f}x")

@@ -12,6 +12,7 @@ traffic with them. A model saved before the reference was recorded exports neith
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,9 @@ from symptom_dx.model import TrainingReference
 from symptom_dx.vocabulary import vocabulary
 
 FORMS = ("names", "vector")
+# prometheus_client's documented switch for the ``_created`` series, honoured here as well
+_DISABLE_CREATED = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "")
+CREATED_SERIES = _DISABLE_CREATED.lower() not in ("true", "1", "t")
 
 
 def _per_model(kind: type[Counter] | type[Gauge], name: str, label: str, doc: str) -> Any:
@@ -94,10 +98,11 @@ class RankedCounts(Collector):
             with counts.lock:
                 top, symptoms = counts.top.tolist(), counts.seen.tolist()
                 diseases = list(counts.diseases)
+            created = counts.created if CREATED_SERIES else None
             for disease, value in zip(diseases, top, strict=True):
-                predictions.add_metric([name, disease], value, created=counts.created)
+                predictions.add_metric([name, disease], value, created=created)
             for symptom, value in zip(ids, symptoms, strict=True):
-                seen.add_metric([name, symptom], value, created=counts.created)
+                seen.add_metric([name, symptom], value, created=created)
         yield predictions
         yield seen
 
