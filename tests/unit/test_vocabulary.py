@@ -1,3 +1,6 @@
+import random
+import re
+
 import pytest
 
 from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
@@ -88,6 +91,14 @@ def test_free_text_reports_what_was_understood():
 def test_helpers():
     assert compact_key("Foul smell_of-urine") == "foulsmellofurine"
     assert split_symptom_list("a, b;c\n d,,") == ["a", "b", "c", "d"]
+
+
+def test_lists_split_at_runs_of_commas_semicolons_and_newlines():
+    rng = random.Random(0)
+    for _ in range(2000):
+        text = "".join(rng.choice("ab ,;\n\r\t") for _ in range(rng.randint(0, 12)))
+        expected = [p.strip() for p in re.split(r"[,;\n]+", text) if p.strip()]
+        assert split_symptom_list(text) == expected, repr(text)
 
 
 def test_inexact_names_spend_a_budget_and_exact_ones_do_not():
