@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
 
 import grpc
 import orjson
@@ -43,7 +42,9 @@ app = Starlette(
 )
 
 
-async def model_infer(request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> Any:
+async def model_infer(
+    request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
+) -> pb.ModelInferResponse:
     return GRPC_ANSWER
 
 

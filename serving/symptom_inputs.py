@@ -104,7 +104,9 @@ def _read(texts: Sequence[str], budget: FuzzyBudget, allow_empty: bool, free_tex
     read = _Read([], [], [])
     n = len(lists)
     try:
-        vocab.check_budget([x for x, ids in zip(lists, verbatim, strict=True) if not ids], budget)
+        vocab.check_budget(
+            [x for x, ids in zip(lists, verbatim, strict=True) if ids is None], budget
+        )
         for i, names in enumerate(lists):
             ids, denied, spans = verbatim[i], [], []
             if ids is None:

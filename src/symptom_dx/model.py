@@ -427,22 +427,28 @@ class SymptomClassifier:
         # the supporting ids removed (C-level copy and removes, vs. a comprehension with set
         # lookups). With 3-5 given symptoms this beat masks over [N, k, 132] arrays turned
         # back into lists (bench/rank_bench.py).
-        ids = self._ids
         given_sorted = sorted(given)
-        denied_ids = {ids[j] for j in denied}
+        denied_ids = {self._ids[j] for j in denied}
         supporting: list[list[str]] = []
         missing: list[list[str]] = []
         for c in classes:
             typical = self._typical_sets[c]
-            found = [ids[j] for j in given_sorted if j in typical]
-            absent = self._typical_ids_by_share[c].copy()
-            for name in found:
-                absent.remove(name)
+            found, absent = self._typical_split(c, [j for j in given_sorted if j in typical])
             if denied:  # a symptom the patient denied is not missing: it was asked
                 absent = [name for name in absent if name not in denied_ids]
             supporting.append(found)
             missing.append(absent)
         return supporting, missing
+
+    def _typical_split(self, c: int, found: Sequence[int]) -> tuple[list[str], list[str]]:
+        """Class ``c``'s typical symptoms at ``found`` (positions, ascending) as ids, and its
+        other typical symptoms, most typical first."""
+        ids = self._ids
+        given = [ids[j] for j in found]
+        others = self._typical_ids_by_share[c].copy()
+        for name in given:
+            others.remove(name)
+        return given, others
 
     def explain_joined(
         self,
@@ -507,12 +513,8 @@ class SymptomClassifier:
 
     def _explained_cell(self, c: int, found: Sequence[int], separator: str) -> tuple[str, str]:
         """(supporting, missing) of class ``c`` given its typical symptoms at ``found``
-        (ascending): those / its other typical symptoms, most typical first."""
-        ids = self._ids
-        given = [ids[j] for j in found]
-        others = self._typical_ids_by_share[c].copy()
-        for name in given:
-            others.remove(name)
+        (ascending): ``_typical_split`` joined."""
+        given, others = self._typical_split(c, found)
         return separator.join(given), separator.join(others)
 
     def next_question(self, p: np.ndarray, asked: np.ndarray) -> str | None:

@@ -27,8 +27,8 @@ from rapidfuzz import fuzz, process
 from symptom_dx.errors import EmptySymptomsError, SymptomDxError, UnknownSymptomError
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
-# Separators between symptoms in a list, and the weaker ones tried in free text only when a
-# phrase is not a symptom as a whole ("cold hands and feet" is one symptom).
+# Separators tried in free text only when a phrase is not a symptom as a whole ("cold hands and
+# feet" is one symptom); a list's own separators are split_symptom_list's.
 _PHRASE_SEPARATORS = re.compile(r"\s+(?:and|with|&|\+)\s+|/", re.IGNORECASE)
 # A fuzzy match is accepted without asking only when it is this close (rapidfuzz's ratio: the
 # normalised Indel similarity, 2 x common subsequence / total length), and only when no other
