@@ -66,73 +66,81 @@ class FastPath:
         return model
 
     async def answer(self, model: DiseaseClassifier, body: bytes) -> tuple[int, bytes]:
-        """A v2 REST JSON request body -> (HTTP status, JSON response body)."""
+        """A v2 REST JSON request body -> (HTTP status, JSON response body). Most requests
+        (names, short English sentences, a few dozen patients) are answered on the event loop
+        with no await on the way; any other in one job of the model's worker thread, so that
+        requests queued there are finished one by one, not held half-done together."""
         start = time.perf_counter()  # the preprocess histogram counts the parsing too
         try:
             if len(body) > INLINE_BODY_BYTES:  # even parsing it belongs in the worker
                 decode = functools.partial(model.decode_json, body)
-                response = await self._answer(model, True, decode, _json, start)
+                job = _job(model, True, decode, _json, start)
             else:  # parsed here; decoded here too unless its text is long (as gRPC's)
                 tensors, parameters, request_id = parse_v2_json(body)
-                response = await self._answer_tensors(
-                    model, tensors, parameters, request_id, _json, start
-                )
+                job = _tensors_job(model, tensors, parameters, request_id, _json, start)
+            if _inline(job):
+                response, times = _respond(*job)
+            else:
+                response, times = await model.off_loop(True, _respond, *job)
         except RequestRejected as e:
             model.reject(e)
             return 400, orjson.dumps({"error": str(e)})
+        self._observe(model, times)
         return 200, response
 
-    async def answer_grpc(
+    def answer_grpc(
         self, model: DiseaseClassifier, request: pb.ModelInferRequest
     ) -> pb.ModelInferResponse:
-        """A v2 gRPC ModelInfer request -> its response; errors raise (the interceptor maps
-        and counts them)."""
+        """A v2 gRPC ModelInfer request -> its response, in the calling thread (one of the
+        threaded gRPC server's), a large one in the model's worker thread as on REST; errors
+        raise (the gRPC service maps and counts them)."""
         start = time.perf_counter()
         raw = bool(request.raw_input_contents)  # KServe answers raw inputs with raw outputs
         encode = functools.partial(grpc_response, raw=raw)
-        return await self._answer_tensors(
-            model, grpc_tensors(request), request.parameters, request.id, encode, start
-        )
+        tensors = grpc_tensors(request)
+        job = _tensors_job(model, tensors, request.parameters, request.id, encode, start)
+        response, times = _respond(*job) if _inline(job) else model.in_worker(_respond, *job)
+        self._observe(model, times)
+        return response
 
-    async def _answer_tensors(
-        self,
-        model: DiseaseClassifier,
-        tensors: list[Tensor],
-        parameters: Any,
-        request_id: str | None,
-        encode: Callable,
-        start: float,
-    ) -> Any:
-        """``_answer`` for a request read into tensors: only text decides where to decode it
-        (numbers are cheap to read, ``text_chars``)."""
-
-        def decode(inline: bool = False) -> tuple[Query, str | None]:
-            return model.decode(tensors, parameters, inline), request_id
-
-        large = text_chars(tensors) > INLINE_CHARS
-        return await self._answer(model, large, decode, encode, start)
-
-    async def _answer(
-        self,
-        model: DiseaseClassifier,
-        large: bool,
-        decode: Callable,
-        encode: Callable,
-        start: float,
-    ) -> Any:
-        """Decode, rank, encode. Most requests (names, short English sentences, a few dozen
-        patients) are answered on the event loop with no await on the way; any other in one job
-        of the model's worker thread, so that requests queued there are finished one by one, not
-        held half-done together. ``start``: when the request began to be read."""
-        decoded = model.decode_on_loop(large, decode)
-        job = (model, decode, encode, decoded, start)
-        if decoded is not None and not model.costly(decoded[0]):
-            response, times = _respond(*job)
-        else:
-            response, times = await model.off_loop(True, _respond, *job)
+    def _observe(self, model: DiseaseClassifier, times: tuple[float, float, float]) -> None:
         for histogram, seconds in zip(self._hist[model.name], times, strict=True):
             histogram.observe(seconds)
-        return response
+
+
+# What ``_respond`` is called with: the model, decode, encode, the request decoded already (or
+# None: decode in the worker) and when the request began to be read.
+_Job = tuple[DiseaseClassifier, Callable, Callable, "tuple[Query, str | None] | None", float]
+
+
+def _job(
+    model: DiseaseClassifier, large: bool, decode: Callable, encode: Callable, start: float
+) -> _Job:
+    """The job of a request, decoded here unless ``large`` (its text is long) or costly."""
+    return model, decode, encode, model.decode_inline(large, decode), start
+
+
+def _tensors_job(
+    model: DiseaseClassifier,
+    tensors: list[Tensor],
+    parameters: Any,
+    request_id: str | None,
+    encode: Callable,
+    start: float,
+) -> _Job:
+    """``_job`` of a request read into tensors: only text decides where to decode it (numbers
+    are cheap to read, ``text_chars``)."""
+
+    def decode(inline: bool = False) -> tuple[Query, str | None]:
+        return model.decode(tensors, parameters, inline), request_id
+
+    return _job(model, text_chars(tensors) > INLINE_CHARS, decode, encode, start)
+
+
+def _inline(job: _Job) -> bool:
+    """Whether the rest of the answer is cheap enough to run here (else: the worker)."""
+    model, _, _, decoded, _ = job
+    return decoded is not None and not model.costly(decoded[0])
 
 
 def _respond(

@@ -99,6 +99,8 @@ def grpc_response(
                 tensor.contents.bool_contents.extend(data)
         else:
             raise TypeError(f"no gRPC encoding for output datatype {o['datatype']}")
+        if raw:  # as KServe's InferOutput.set_data_from_numpy(binary_data=True) says it
+            tensor.parameters["binary_data_size"].int64_param = len(raw_contents[-1])
         tensors.append(tensor)
     return pb.ModelInferResponse(
         model_name=model_name, id=request_id, outputs=tensors, raw_output_contents=raw_contents

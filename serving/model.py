@@ -128,10 +128,10 @@ class DiseaseClassifier(Model):
         return self.decode(tensors, parameters, inline), request_id
 
     @staticmethod
-    def decode_on_loop(large: bool, decode: Callable[..., T], *args: Any) -> T | None:
-        """``decode(*args)`` (``decode`` or ``decode_json``) if it is cheap enough for the event
-        loop (a small request of names, a few misspelt, or a short English sentence), else
-        None."""
+    def decode_inline(large: bool, decode: Callable[..., T], *args: Any) -> T | None:
+        """``decode(*args)`` (``decode`` or ``decode_json``) if it is cheap enough to run where
+        the request arrived, the event loop or a gRPC thread (a small request of names, a few
+        misspelt, or a short English sentence), else None."""
         if large:
             return None
         try:
@@ -142,7 +142,7 @@ class DiseaseClassifier(Model):
     async def decode_async(self, large: bool, decode: Callable[..., T], *args: Any) -> T:
         """``decode(*args)``: on the event loop when cheap (most requests: no await on the
         way), else in the worker."""
-        decoded = self.decode_on_loop(large, decode, *args)
+        decoded = self.decode_inline(large, decode, *args)
         if decoded is not None:
             return decoded
         return await self.off_loop(True, decode, *args)
@@ -173,6 +173,10 @@ class DiseaseClassifier(Model):
         edges call it (REST error handler, gRPC interceptor, fast path), once per request."""
         self.metrics.rejected(error.reason_code)
         logger.info("rejected a request to %s: %s", self.name, error.reason_code)
+
+    def in_worker(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the worker thread, waited for (from a thread of the gRPC server)."""
+        return self._worker.submit(fn, *args).result()
 
     async def off_loop(self, large: bool, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)``, in the worker thread when ``large``."""

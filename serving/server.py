@@ -6,7 +6,7 @@ extension point unless said otherwise, and where each lives:
 - **Listen address** (``bind_address``): KServe 0.21 binds REST to 0.0.0.0 and gRPC to [::]
   with no option. REST: the one documented override below, ``setup_event_loop``, sets the
   uvicorn config KServe has built. gRPC: ``serving.grpc_service`` serves KServe's own servicer
-  on the address (KServe's gRPC server is turned off).
+  on the address, in gRPC's threaded server (KServe's grpc.aio server is turned off).
 - **Bounds on every connection and request** (``serving.connection``, ``serving.rest``, the
   gRPC server's options): request bodies and gRPC messages up to ``contract.MAX_BODY_BYTES``
   (413 / RESOURCE_EXHAUSTED); headers within ``header_timeout`` seconds and
@@ -37,12 +37,13 @@ from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from kserve.model import BaseKServeModel
 from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
+from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
 from serving.connection import limited_http_protocol
 from serving.errors import RepositoryChangesDisabled
 from serving.fast_path import FastPath
-from serving.grpc_service import ErrorInterceptor, GRPCServer, InferenceService
+from serving.grpc_service import GRPCServer
 from serving.model import DiseaseClassifier
 from serving.protocol import RequestRejected
 from serving.rest import RESTApp
@@ -216,14 +217,13 @@ class ModelServer(model_server.ModelServer):
         config.app = self.rest_app()
         if self.serve_grpc:
             host = "[::]" if self.bind_address in ("0.0.0.0", "::") else self.bind_address
-            interceptor = ErrorInterceptor({m.name: m for m in self.models}, self.access_log)
-            servicer = InferenceService(
-                self.dataplane,
-                self.model_repository_extension,
-                FastPath(self.models) if self.fast_path else None,
-            )
             self.grpc_server = GRPCServer(
-                f"{host}:{self.grpc_port}", servicer, interceptor, self.max_threads
+                f"{host}:{self.grpc_port}",
+                InferenceServicer(self.dataplane, self.model_repository_extension),
+                FastPath(self.models) if self.fast_path else None,
+                {m.name: m for m in self.models},
+                self.max_threads,
+                self.access_log,
             )
             self.servers.append(self.grpc_server.start())
 

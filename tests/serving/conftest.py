@@ -19,12 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 from kserve import model_server
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
 from testkit import REPO
 
 from pipelines.local_stack.services import LOOPBACK, free_port
 from serving.fast_path import FastPath
-from serving.grpc_service import ErrorInterceptor, GRPCServer, InferenceService
+from serving.grpc_service import GRPCServer
 from serving.model import DiseaseClassifier
 from serving.rest import RESTApp
 from serving.server import ModelServer
@@ -80,13 +81,13 @@ def grpc_targets(server) -> Iterator[dict[str, str]]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever)
     thread.start()
-    interceptor = ErrorInterceptor({m.name: m for m in server.models})
+    models = {m.name: m for m in server.models}
     servers, serving, targets = [], [], {}
     for path in ("fast-path", "kserve-path"):
         fast = FastPath(server.models) if path == "fast-path" else None
-        servicer = InferenceService(server.dataplane, server.model_repository_extension, fast)
+        servicer = InferenceServicer(server.dataplane, server.model_repository_extension)
         targets[path] = f"{LOOPBACK}:{free_port()}"
-        servers.append(GRPCServer(targets[path], servicer, interceptor, 4))
+        servers.append(GRPCServer(targets[path], servicer, fast, models, 4))
         serving.append(asyncio.run_coroutine_threadsafe(servers[-1].start(), loop))
         with grpc.insecure_channel(targets[path]) as channel:
             grpc.channel_ready_future(channel).result(timeout=10)

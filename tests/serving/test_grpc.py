@@ -195,7 +195,10 @@ def _same_answer_requests() -> dict[str, pb.ModelInferRequest]:
 
 def test_the_fast_path_answers_as_kserves_path(grpc_targets):
     """The same requests and bad requests through both paths: the same message back (the
-    response id aside when the request has none) or the same status and details."""
+    response id aside when the request has none) or the same status and details. Each path
+    is its own server (one servicer each: a handler cached across servers once made the
+    KServe path answer through the fast path's, and this test compare the fast path with
+    itself)."""
     requests = _same_answer_requests()
     requests.update({f"error: {name}": message for name, (message, _, _) in ERRORS.items()})
     answers = {}
@@ -212,6 +215,11 @@ def test_the_fast_path_answers_as_kserves_path(grpc_targets):
                     answers[path, name] = (e.code(), e.details())
     for name in requests:
         fast, kserve = answers["fast-path", name], answers["kserve-path", name]
+        if name == "error: unknown datatype":  # KServe's InferRequest.from_grpc refuses it
+            # before our model's decoding, which names the input and the datatypes it takes
+            assert kserve == (INVALID, "invalid content type"), kserve
+            assert fast[0] == INVALID and "must have datatype BYTES, got XX" in fast[1], fast
+            continue
         assert fast == kserve, name
         if not name.startswith("error"):
             assert isinstance(fast, pb.ModelInferResponse) and len(fast.outputs) == len(

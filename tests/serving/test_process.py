@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -271,3 +272,56 @@ def test_loads_from_s3_like_the_storage_initializer(s3_server, trained_model_dir
         t = time.monotonic()
         svc.stop()
         assert svc.proc.returncode is not None and time.monotonic() - t < 8
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_while_grpc_calls_run_leaves_no_process(trained_model_dir, tmp_path, sig):
+    """SIGTERM or Ctrl+C while clients call ``ModelInfer`` (answered in gRPC's threads) and
+    ``ServerReady`` (KServe's servicer, on the event loop, a gRPC thread waiting for it): the
+    process exits within the grace period, no thread left waiting on a stopped loop."""
+    import grpc
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    svc = start_model_server(trained_model_dir, free_port(), free_port(), tmp_path)
+    names = pb.ModelInferRequest.InferInputTensor(
+        name="symptoms",
+        datatype="BYTES",
+        shape=[1],
+        contents=pb.InferTensorContents(bytes_contents=[b"itching, skin rash"]),
+    )
+    calls = {
+        "ModelInfer": pb.ModelInferRequest(model_name=MODEL_NAME, inputs=[names]),
+        "ServerReady": pb.ServerReadyRequest(),
+    }
+    done = threading.Event()
+    answered = {method: 0 for method in calls}
+
+    def call(method: str) -> None:
+        with grpc.insecure_channel(svc.extra["grpc"]) as channel:
+            rpc = channel.unary_unary(
+                f"/inference.GRPCInferenceService/{method}",
+                request_serializer=type(calls[method]).SerializeToString,
+            )
+            while not done.is_set():
+                try:
+                    rpc(calls[method], timeout=5)
+                    answered[method] += 1
+                except grpc.RpcError:
+                    time.sleep(0.01)  # stopping: refused or cancelled
+
+    clients = [threading.Thread(target=call, args=(m,)) for m in calls for _ in range(2)]
+    try:
+        for t in clients:
+            t.start()
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        svc.proc.send_signal(sig)
+        code = svc.proc.wait(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        done.set()
+        for t in clients:
+            t.join(10)
+        svc.stop()
+    assert all(answered.values()), answered
+    assert code == 0 and took < 10, (code, took, svc.log_tail())
