@@ -1,15 +1,16 @@
 """The floors of ``make bench``: a bare Starlette endpoint on uvicorn (uvloop, httptools, as
 KServe runs) that parses the same JSON body and returns a constant, and, with a second port, a
-bare ``grpc.aio`` ``ModelInfer`` on the same event loop that parses the same message and
-returns a constant (no KServe, no model: what the server stack alone costs).
+bare ``ModelInfer`` in gRPC's threaded server (four threads, as ours with KServe's default
+``--max_threads``) that parses the same message and returns a constant (no KServe, no model:
+what the server stack alone costs).
 
     python bench/floor_server.py PORT [GRPC_PORT]
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import orjson
@@ -23,6 +24,7 @@ from starlette.routing import Route
 
 ANSWER = b'{"ok":true}'
 GRPC_ANSWER = pb.ModelInferResponse(model_name="floor")
+GRPC_THREADS = 4
 
 
 async def infer(request: Request) -> Response:
@@ -42,8 +44,8 @@ app = Starlette(
 )
 
 
-async def model_infer(
-    request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
+def model_infer(
+    request: pb.ModelInferRequest, context: grpc.ServicerContext
 ) -> pb.ModelInferResponse:
     return GRPC_ANSWER
 
@@ -52,9 +54,8 @@ async def serve(port: int, grpc_port: int | None) -> None:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, access_log=False, log_level="warning", loop="none"
     )
-    servers = [uvicorn.Server(config).serve()]
     if grpc_port is not None:
-        server = grpc.aio.server()
+        server = grpc.server(ThreadPoolExecutor(GRPC_THREADS))
         handler = grpc.unary_unary_rpc_method_handler(
             model_infer,
             request_deserializer=pb.ModelInferRequest.FromString,
@@ -64,9 +65,8 @@ async def serve(port: int, grpc_port: int | None) -> None:
         generic = grpc.method_handlers_generic_handler("inference.GRPCInferenceService", service)
         server.add_generic_rpc_handlers((generic,))
         server.add_insecure_port(f"127.0.0.1:{grpc_port}")
-        await server.start()
-        servers.append(server.wait_for_termination())
-    await asyncio.gather(*servers)
+        server.start()  # its threads serve beside the event loop until the process ends
+    await uvicorn.Server(config).serve()
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ from kserve.utils.numpy_codec import to_np_dtype
 from serving.protocol import RequestRejected, Tensor
 from symptom_dx.contract import BOOL, BYTES, FP32
 
-_OutputTensor = pb.ModelInferResponse.InferOutputTensor
-
 
 def grpc_tensors(request: pb.ModelInferRequest) -> list[Tensor]:
     """The inputs of a ModelInfer request as ``Tensor`` (KServe's checks first: raw contents
@@ -76,32 +74,32 @@ def _raw_data(name: str, datatype: str, shape: list[int], raw: bytes) -> np.ndar
 def grpc_response(
     model_name: str, request_id: str, outputs: list[dict], raw: bool
 ) -> pb.ModelInferResponse:
-    """The contract's output tensors (v2 JSON dicts, data flat) as a ModelInferResponse."""
-    tensors, raw_contents = [], []
+    """The contract's output tensors (v2 JSON dicts, data flat) as a ModelInferResponse. Each
+    output is built in place (``outputs.add``): a list of tensors given to the constructor is
+    copied, which made this ~40% slower."""
+    response = pb.ModelInferResponse(model_name=model_name, id=request_id)
+    add_output, raw_contents = response.outputs.add, response.raw_output_contents
     for o in outputs:
-        tensor = _OutputTensor(name=o["name"], datatype=o["datatype"], shape=o["shape"])
-        data = o["data"]
-        if o["datatype"] == BYTES:
+        datatype, data = o["datatype"], o["data"]
+        tensor = add_output(name=o["name"], datatype=datatype, shape=o["shape"])
+        if datatype == BYTES:
             encoded = [v.encode() for v in data]
             if raw:
                 raw_contents.append(b"".join(struct.pack("<I", len(v)) + v for v in encoded))
             else:
                 tensor.contents.bytes_contents.extend(encoded)
-        elif o["datatype"] == FP32:
+        elif datatype == FP32:
             if raw:
                 raw_contents.append(np.asarray(data, dtype="<f4").tobytes())
             else:
                 tensor.contents.fp32_contents.extend(data)
-        elif o["datatype"] == BOOL:
+        elif datatype == BOOL:
             if raw:
                 raw_contents.append(np.asarray(data, dtype=np.bool_).tobytes())
             else:
                 tensor.contents.bool_contents.extend(data)
         else:
-            raise TypeError(f"no gRPC encoding for output datatype {o['datatype']}")
+            raise TypeError(f"no gRPC encoding for output datatype {datatype}")
         if raw:  # as KServe's InferOutput.set_data_from_numpy(binary_data=True) says it
             tensor.parameters["binary_data_size"].int64_param = len(raw_contents[-1])
-        tensors.append(tensor)
-    return pb.ModelInferResponse(
-        model_name=model_name, id=request_id, outputs=tensors, raw_output_contents=raw_contents
-    )
+    return response

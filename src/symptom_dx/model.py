@@ -320,16 +320,19 @@ class SymptomClassifier:
     ) -> RankedColumns:
         """``rank`` as columns (see ``RankedColumns``); many patients are ranked as arrays
         (``rank_arrays``, ``explain_joined``), with no ``Differential`` built."""
-        if len(present) == 1:
-            (d,) = self.rank(present, top_k, absent)
+        if len(present) == 1:  # the hottest path: ``rank``'s single row, no Differential
+            denied = list(absent[0]) if absent else []
+            top, probabilities, question = self._rank_one(present[0], top_k, denied, None)
+            supporting, missing = self.explain_joined(present, [top], separator, absent)
+            classes = self.classes
             return RankedColumns(
-                k=len(d.diseases),
-                diseases=d.diseases,
-                probabilities=np.array([d.probabilities]),
-                supporting=[separator.join(s) for s in d.supporting],
-                missing=[separator.join(m) for m in d.missing],
-                next_question=[d.next_question or ""],
-                out_of_pattern=[d.out_of_pattern],
+                k=len(top),
+                diseases=[classes[c] for c in top],
+                probabilities=np.array([probabilities]),
+                supporting=supporting,
+                missing=missing,
+                next_question=[self._ids[question] if question >= 0 else ""],
+                out_of_pattern=[bool(self.out_of_pattern(present)[0])],
             )
         ranked = self.rank_arrays(present, top_k, absent)
         supporting, missing = self.explain_joined(present, ranked.top, separator, absent)
@@ -453,7 +456,7 @@ class SymptomClassifier:
     def explain_joined(
         self,
         present: Sequence[Sequence[int]],
-        top: np.ndarray,
+        top: np.ndarray | list[list[int]],
         separator: str = ",",
         absent: Sequence[Sequence[int]] | None = None,
     ) -> tuple[list[str], list[str]]:
@@ -470,9 +473,8 @@ class SymptomClassifier:
         supporting: list[str] = []
         missing: list[str] = []
         denied_rows = absent or [()] * len(present)
-        for given_positions, classes, denied in zip(
-            present, top.tolist(), denied_rows, strict=True
-        ):
+        rows = top.tolist() if isinstance(top, np.ndarray) else top
+        for given_positions, classes, denied in zip(present, rows, denied_rows, strict=True):
             if denied:  # a denied symptom leaves ``missing`` too: built as ``explain`` does
                 row_supporting, row_missing = self._explain_one(
                     set(given_positions), classes, denied
