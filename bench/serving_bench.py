@@ -476,6 +476,7 @@ def report(r: dict) -> None:
         ("REST 64 rows, names, ours / stock", cpu["stock_nb_64"] / cpu["ours_64"]),
         ("gRPC one row, ours / stock", cpu["stock_nb_grpc"] / cpu["ours_grpc"]),
         ("gRPC one row, ours / bare gRPC floor", cpu["floor_grpc"] / cpu["ours_grpc"]),
+        ("gRPC 64 rows, names, ours / stock", cpu["stock_nb_grpc_64"] / cpu["ours_grpc_64"]),
     ]
     for label, ratio in by_cpu:
         print(f"  {label:40} {ratio:6.2f}x")
