@@ -25,6 +25,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 from grpc import StatusCode
+from kserve.errors import ServerNotLive
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.servicer import InferenceServicer
 
@@ -140,8 +141,8 @@ class ThreadedService(grpc.GenericRpcHandler):
             self._waiting.add(future)
         try:
             return future.result()
-        except concurrent.futures.CancelledError:
-            raise RuntimeError("the server stopped before the answer") from None
+        except concurrent.futures.CancelledError:  # UNAVAILABLE, as for any stopping server
+            raise ServerNotLive("it stopped before the answer") from None
         finally:
             with self._lock:
                 self._waiting.discard(future)

@@ -4,6 +4,8 @@ tensors, metadata, readiness, the repository extension and every error as a stat
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import grpc
 import numpy as np
@@ -11,8 +13,11 @@ import pytest
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+from kserve.protocol.grpc.servicer import InferenceServicer
 from testkit import FUNGAL, MISSPELT
 
+from serving.errors import error_status
+from serving.grpc_service import ThreadedService
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
 from symptom_dx.vocabulary import vocabulary
@@ -226,3 +231,35 @@ def test_the_fast_path_answers_as_kserves_path(grpc_targets):
                 contract.OUTPUTS
             ), name
             assert bool(fast.raw_output_contents) == name.startswith("raw"), name
+
+
+def test_stopping_ends_every_wait_for_the_event_loop(server):
+    """A gRPC thread waiting for KServe's servicer on the event loop when the server stops is
+    answered UNAVAILABLE at once, instead of waiting for ever on a loop that will not run."""
+    loop = asyncio.new_event_loop()
+    running = threading.Thread(target=loop.run_forever)
+    running.start()
+    errors: list[Exception] = []
+
+    def wait(service: ThreadedService) -> None:
+        try:
+            service._on_loop(asyncio.sleep(3600))
+        except Exception as e:
+            errors.append(e)
+
+    try:
+        servicer = InferenceServicer(server.dataplane, server.model_repository_extension)
+        service = ThreadedService(servicer, None, {}, loop)
+        waiter = threading.Thread(target=wait, args=(service,))
+        waiter.start()
+        deadline = time.monotonic() + 5
+        while not service._waiting and time.monotonic() < deadline:
+            time.sleep(0.01)
+        service.cancel_all()
+        waiter.join(5)
+        assert not waiter.is_alive() and len(errors) == 1
+        assert error_status(errors[0])[1] == grpc.StatusCode.UNAVAILABLE, errors
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        running.join(5)
+        loop.close()
