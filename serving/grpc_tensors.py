@@ -35,10 +35,12 @@ def grpc_tensors(request: pb.ModelInferRequest) -> list[Tensor]:
     for i, t in enumerate(request.inputs):
         shape = list(t.shape)
         if not raw:
-            try:
-                data = get_content(t.datatype, t.contents)
-            except InvalidInput:
-                data = []  # an unknown datatype: decoding names what is accepted
+            data = _packed_numbers(t.datatype, t.contents)
+            if data is None:
+                try:
+                    data = get_content(t.datatype, t.contents)
+                except InvalidInput:
+                    data = []  # an unknown datatype: decoding names what is accepted
             tensors.append(Tensor(t.name, t.datatype, shape, data))
             continue
         if t.HasField("contents"):
@@ -50,6 +52,45 @@ def grpc_tensors(request: pb.ModelInferRequest) -> list[Tensor]:
             Tensor(t.name, t.datatype, shape, _raw_data(t.name, t.datatype, shape, raw[i]))
         )
     return tensors
+
+
+# Typed contents of a fixed width, by datatype: (field of InferTensorContents, numpy dtype).
+# Their packed wire bytes are read as one array: upb has no buffer view of a repeated field,
+# and a list of 64 patients' 8,448 FP32 numbers cost ~190 us to build and as much to read.
+_PACKED = {
+    "FP32": ("fp32_contents", "<f4"),
+    "FP64": ("fp64_contents", "<f8"),
+    BOOL: ("bool_contents", "?"),
+}
+_PACKED_KEYS = {
+    datatype: pb.InferTensorContents.DESCRIPTOR.fields_by_name[field].number << 3 | 2
+    for datatype, (field, _) in _PACKED.items()
+}  # each a one-byte key: a length-delimited field numbered below 16
+
+
+def _packed_numbers(datatype: str, contents: pb.InferTensorContents) -> np.ndarray | None:
+    """``contents`` of a fixed-width numeric ``datatype`` as an array read from their packed
+    wire bytes (what ``get_content`` lists), or None unless the contents are that one field
+    (then ``get_content`` reads them, as KServe does)."""
+    key = _PACKED_KEYS.get(datatype)
+    if key is None:
+        return None
+    wire = contents.SerializeToString()
+    if len(wire) < 2 or wire[0] != key:
+        return None
+    length, shift, i = 0, 0, 1  # the packed field's length: a varint after the key
+    while True:
+        if i == len(wire) or i > 10:
+            return None
+        byte = wire[i]
+        length |= (byte & 0x7F) << shift
+        shift, i = shift + 7, i + 1
+        if byte < 0x80:
+            break
+    dtype = np.dtype(_PACKED[datatype][1])
+    if i + length != len(wire) or length % dtype.itemsize:
+        return None
+    return np.frombuffer(wire, dtype=dtype, offset=i)
 
 
 def _raw_data(name: str, datatype: str, shape: list[int], raw: bytes) -> np.ndarray | list:

@@ -14,10 +14,12 @@ from kserve import InferenceGRPCClient, InferInput, InferRequest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.infer_type import get_content
 from testkit import FUNGAL, MISSPELT
 
 from serving.errors import error_status
 from serving.grpc_service import ThreadedService
+from serving.grpc_tensors import _packed_numbers
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
 from symptom_dx.vocabulary import vocabulary
@@ -263,3 +265,28 @@ def test_stopping_ends_every_wait_for_the_event_loop(server):
         loop.call_soon_threadsafe(loop.stop)
         running.join(5)
         loop.close()
+
+
+@pytest.mark.parametrize(
+    "datatype, field, make",
+    [
+        ("FP32", "fp32_contents", lambda r, n: r.random(n).astype(np.float32).tolist()),
+        ("FP64", "fp64_contents", lambda r, n: r.random(n).tolist()),
+        ("BOOL", "bool_contents", lambda r, n: (r.random(n) > 0.5).tolist()),
+    ],
+)
+def test_fixed_width_contents_read_from_their_wire_bytes_are_what_kserve_reads(
+    datatype, field, make
+):
+    """The fast path reads FP32, FP64 and BOOL contents from their packed wire bytes: the same
+    numbers as KServe's ``get_content`` at every length (one- and two-byte length prefixes,
+    64 patients' vectors), and KServe's reading whenever the contents are anything else."""
+    rng = np.random.default_rng(0)
+    for n in (1, 15, 16, 31, 132, 64 * contract.N_SYMPTOMS, 40_000):
+        contents = pb.InferTensorContents(**{field: make(rng, n)})
+        assert _packed_numbers(datatype, contents).tolist() == get_content(datatype, contents)
+    other = "int64_contents"
+    mixed = pb.InferTensorContents(**{field: make(rng, 3), other: [1, 0]})
+    for contents in (pb.InferTensorContents(), pb.InferTensorContents(**{other: [1]}), mixed):
+        assert _packed_numbers(datatype, contents) is None
+    assert _packed_numbers("INT64", pb.InferTensorContents(int64_contents=[1, 0])) is None
