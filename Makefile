@@ -70,7 +70,7 @@ cluster-down: ## stop the local cluster: no process, mount or network namespace 
 # The local cluster, whatever KUBECONFIG the shell exports: this target starts and stops it.
 test-cluster: venv ## Kubeflow Pipelines, kube-prometheus-stack and the application on the local cluster: trained by a KFP run, served, monitored, operated (then stopped; KEEP_CLUSTER=1 keeps it)
 	@if [ "$(origin KUBECONFIG)" = "command line" ]; then echo "make test-cluster starts and checks the local cluster; for the one KUBECONFIG names: make test-cluster-app KUBECONFIG=$(KUBECONFIG)" >&2; exit 2; fi
-	@bash scripts/apt-deps.sh docker.io debootstrap
+	@bash scripts/apt-deps.sh docker.io debootstrap chromium  # chromium: the KFP dashboard test
 	@REGISTRY= TAG= bash scripts/images.sh
 	@# every binary and image the suite's cluster runs, built before the tests' time limits start (cold: most of an hour)
 	@bash scripts/cluster/build.sh --with-kserve --with-kfp --with-monitoring --with-netpol
