@@ -5,8 +5,8 @@ Each call runs in one of the server's threads. ``ModelInfer`` for a served, read
 answered right there by the fast path, with no hop to the event loop; every other RPC, and
 ``ModelInfer`` without the fast path, runs KServe's async servicer on the event loop that
 started the server while the thread waits for it. Why threads and not ``grpc.aio``: the fast
-path needs no event loop, and on one core our one-patient ``ModelInfer`` answered ~1.7x as
-many calls a second in the threaded server as in grpc.aio (side by side, serving/README.md).
+path needs no event loop, and on one core our one-patient ``ModelInfer`` answered ~1.4-1.5x
+as many calls a second in the threaded server as in grpc.aio (side by side, serving/README.md).
 
 Every RPC answers a status from ``serving.errors.error_status`` (also for a message that is not
 valid protobuf: INVALID_ARGUMENT), and rejected requests are counted for their model.
