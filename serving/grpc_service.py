@@ -88,12 +88,12 @@ class ThreadedService(grpc.GenericRpcHandler):
         loop: asyncio.AbstractEventLoop,
         access_log: bool = False,
     ):
-        self.servicer = servicer
         self.fast = fast
         self.models = models
         self.loop = loop
         self.access_log = access_log
         self._waiting: set[concurrent.futures.Future] = set()
+        self._stopped = False
         self._lock = threading.Lock()
         recorder = _Recorder()
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, recorder)
@@ -135,9 +135,12 @@ class ThreadedService(grpc.GenericRpcHandler):
 
     def _on_loop(self, coroutine: Coroutine) -> Any:
         """``coroutine``'s result, run on the event loop while this thread waits (``cancel_all``
-        ends the wait when the server stops)."""
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        ends the wait when the server stops, and refuses any wait after it)."""
         with self._lock:
+            if self._stopped:  # the loop may never run it: answer now
+                coroutine.close()
+                raise ServerNotLive("it stopped before the answer")
+            future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
             self._waiting.add(future)
         try:
             return future.result()
@@ -151,6 +154,7 @@ class ThreadedService(grpc.GenericRpcHandler):
         """End every wait for the event loop (the server has stopped: nobody reads the answers,
         and a thread waiting on a stopped loop would keep the process from exiting)."""
         with self._lock:
+            self._stopped = True
             for future in self._waiting:
                 future.cancel()
 

@@ -54,27 +54,30 @@ def grpc_tensors(request: pb.ModelInferRequest) -> list[Tensor]:
     return tensors
 
 
-# Typed contents of a fixed width, by datatype: (field of InferTensorContents, numpy dtype).
-# Their packed wire bytes are read as one array: upb has no buffer view of a repeated field,
-# and a list of 64 patients' 8,448 FP32 numbers cost ~190 us to build and as much to read.
+# Typed contents of a fixed width, by datatype: (the one-byte key of their packed field in
+# InferTensorContents, their numpy dtype). Their packed wire bytes are read as one array: upb
+# has no buffer view of a repeated field, and a list of 64 patients' 8,448 FP32 numbers cost
+# ~190 us to build and as much to read.
 _PACKED = {
-    "FP32": ("fp32_contents", "<f4"),
-    "FP64": ("fp64_contents", "<f8"),
-    BOOL: ("bool_contents", "?"),
+    datatype: (
+        pb.InferTensorContents.DESCRIPTOR.fields_by_name[field].number << 3 | 2,  # length-delimited
+        np.dtype(dtype),
+    )
+    for datatype, field, dtype in (
+        (FP32, "fp32_contents", "<f4"),
+        ("FP64", "fp64_contents", "<f8"),
+        (BOOL, "bool_contents", "?"),
+    )
 }
-_PACKED_KEYS = {
-    datatype: pb.InferTensorContents.DESCRIPTOR.fields_by_name[field].number << 3 | 2
-    for datatype, (field, _) in _PACKED.items()
-}  # each a one-byte key: a length-delimited field numbered below 16
 
 
 def _packed_numbers(datatype: str, contents: pb.InferTensorContents) -> np.ndarray | None:
     """``contents`` of a fixed-width numeric ``datatype`` as an array read from their packed
     wire bytes (what ``get_content`` lists), or None unless the contents are that one field
     (then ``get_content`` reads them, as KServe does)."""
-    key = _PACKED_KEYS.get(datatype)
-    if key is None:
+    if datatype not in _PACKED:
         return None
+    key, dtype = _PACKED[datatype]
     wire = contents.SerializeToString()
     if len(wire) < 2 or wire[0] != key:
         return None
@@ -87,7 +90,6 @@ def _packed_numbers(datatype: str, contents: pb.InferTensorContents) -> np.ndarr
         shift, i = shift + 7, i + 1
         if byte < 0x80:
             break
-    dtype = np.dtype(_PACKED[datatype][1])
     if i + length != len(wire) or length % dtype.itemsize:
         return None
     return np.frombuffer(wire, dtype=dtype, offset=i)

@@ -261,6 +261,9 @@ def test_stopping_ends_every_wait_for_the_event_loop(server):
         waiter.join(5)
         assert not waiter.is_alive() and len(errors) == 1
         assert error_status(errors[0])[1] == grpc.StatusCode.UNAVAILABLE, errors
+        with pytest.raises(Exception) as late:  # a wait that begins after the stop
+            service._on_loop(asyncio.sleep(3600))
+        assert error_status(late.value)[1] == grpc.StatusCode.UNAVAILABLE
     finally:
         loop.call_soon_threadsafe(loop.stop)
         running.join(5)
