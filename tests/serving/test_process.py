@@ -15,11 +15,13 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import orjson
 import pytest
 from kserve import InferenceGRPCClient, InferenceRESTClient, InferInput, InferRequest, RESTConfig
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 
 from pipelines.local_stack.model_server import start_model_server
 from pipelines.local_stack.services import LOOPBACK, free_port
@@ -279,9 +281,6 @@ def test_stopping_while_grpc_calls_run_leaves_no_process(trained_model_dir, tmp_
     """SIGTERM or Ctrl+C while clients call ``ModelInfer`` (answered in gRPC's threads) and
     ``ServerReady`` (KServe's servicer, on the event loop, a gRPC thread waiting for it): the
     process exits within the grace period, no thread left waiting on a stopped loop."""
-    import grpc
-    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
-
     svc = start_model_server(trained_model_dir, free_port(), free_port(), tmp_path)
     names = pb.ModelInferRequest.InferInputTensor(
         name="symptoms",
