@@ -243,8 +243,20 @@ class Lexicon:
         return out
 
 
+def _span(m: Match) -> tuple[int, int]:
+    return m.first, m.last
+
+
 def keep_longest(matches: Iterable[Match]) -> list[Match]:
     """Drop each match whose positions another match strictly contains (and exact repeats)."""
+    matches = list(matches)
+    held: set[int] = set()
+    for m in matches:
+        if not held.isdisjoint(m.positions):
+            break
+        held |= m.positions
+    else:  # no two share a position (most texts): none contains or repeats another
+        return sorted(matches, key=_span)
     ordered = sorted(matches, key=lambda m: (-len(m.positions), m.first))
     kept: list[Match] = []
     covering: dict[int, list[Match]] = {}  # position -> kept matches holding it
@@ -259,7 +271,7 @@ def keep_longest(matches: Iterable[Match]) -> list[Match]:
         kept.append(m)
         for p in m.positions:
             covering.setdefault(p, []).append(m)
-    return sorted(kept, key=lambda m: (m.first, m.last))
+    return sorted(kept, key=_span)
 
 
 @dataclass
@@ -500,10 +512,12 @@ def tokenize_english(text: str, offset: int = 0) -> list[EnToken]:
             skip -= 1
             continue
         s = m.group()
+        start = m.start() + offset
+        end = m.end() + offset
+        if not s[0].isalnum():
+            tokens.append(EnToken("", s, start, end))
+            continue
         low = s.lower()
-        start, end = m.span()
-        start += offset
-        end += offset
         if low == "b" or low == "w":  # "b/c", "w/o", "w/"
             nxt = "".join(x.group().lower() for x in matches[i + 1 : i + 3])
             if (low, nxt) in (("b", "/c"), ("w", "/o")):
@@ -515,14 +529,8 @@ def tokenize_english(text: str, offset: int = 0) -> list[EnToken]:
                 tokens.append(EnToken("with", "", start, end + 1))
                 skip = 1
                 continue
-        if s[0].isalnum():
-            words = _expand_word(low)
-            if len(words) == 1:
-                tokens.append(EnToken(words[0], "", start, end))
-            else:
-                tokens += [EnToken(w, "", start, end) for w in words]
-        else:
-            tokens.append(EnToken("", s, start, end))
+        for word in _expand_word(low):
+            tokens.append(EnToken(word, "", start, end))
     return tokens
 
 
@@ -632,6 +640,25 @@ def correct_word(word: str) -> str | None:
     return res.fuzzy_keys[best[0][2]] if len(rivals) == 1 else None
 
 
+@lru_cache(maxsize=8192)
+def _english_word(word: str) -> tuple[bool, bool, bool, str | None]:
+    """How analysis reads one word: (ends a clause, ends a segment, joins phrases, its
+    matcher key: stemmed, a misspelling corrected; None for a stop word)."""
+    res = english_resources()
+    ends = word in res.terminators
+    key = None
+    if word not in res.stop:
+        key = stem(word)
+        if (
+            key not in res.lexicon.keys
+            and word not in res.known
+            and len(word) >= MIN_FUZZY_WORD
+            and word.isalpha()
+        ):
+            key = correct_word(word) or key
+    return ends, ends or word in res.conjunctions, word in _JOINERS, key
+
+
 def analyse_english(text: str, offset: int = 0) -> Findings:
     """English text -> matches (denied ones marked) and spans not understood."""
     res = english_resources()
@@ -641,8 +668,6 @@ def analyse_english(text: str, offset: int = 0) -> Findings:
     # Clauses (phrases and negation stop at them), phrases (a pattern does not run across
     # "and"/"or" either) and segments (reported as one span not understood); the words, and
     # the matcher's keys (stop words dropped, stemmed, misspellings corrected) as columns.
-    terminators, conjunctions, stop = res.terminators, res.conjunctions, res.stop
-    known, lexicon_keys = res.known, res.lexicon.keys
     clause_of: list[int] = []
     segment_of: list[int] = []
     words: list[str] = []
@@ -655,11 +680,10 @@ def analyse_english(text: str, offset: int = 0) -> Findings:
     for i, t in enumerate(tokens):
         word = t.text
         if word:
-            ends = word in terminators
-            joiner = word in _JOINERS
+            ends, breaks, joiner, key = _english_word(word)
             if ends:
                 clause += 1
-            if ends or word in conjunctions:
+            if breaks:
                 segment += 1
             if ends or joiner:
                 phrase += 1
@@ -667,15 +691,7 @@ def analyse_english(text: str, offset: int = 0) -> Findings:
             segment_of.append(segment)
             words.append(word)
             word_positions.append(i)
-            if word not in stop:
-                key = stem(word)
-                if (
-                    key not in lexicon_keys
-                    and word not in known
-                    and len(word) >= MIN_FUZZY_WORD
-                    and word.isalpha()
-                ):
-                    key = correct_word(word) or key
+            if key is not None:
                 keys.append(key)
                 key_positions.append(i)
                 key_phrases.append(phrase)
@@ -717,6 +733,11 @@ def analyse_english(text: str, offset: int = 0) -> Findings:
 
 def _parts(text: str, tokens: Sequence[EnToken], offset: int) -> Iterator[tuple[str, list[int]]]:
     """List parts (between commas, semicolons, newlines) and the word tokens in each."""
+    if not any(c in text for c in ",;\n"):  # one part: the whole text
+        inside = [i for i, t in enumerate(tokens) if t.text]
+        if inside and text.strip():
+            yield text, inside
+        return
     starts = [t.start for t in tokens]
     for m in _LIST_PARTS.finditer(text):
         part = m.group()
@@ -747,10 +768,13 @@ def _exact_parts(parts: Sequence[tuple[str, list[int]]]) -> list[Match]:
 
 def _fuzzy_parts(parts: Sequence[tuple[str, list[int]]], matches: Sequence[Match]) -> list[Match]:
     """Short list items nothing matched, tried as one misspelled name ("skin rsh")."""
+    short = [(part, inside) for part, inside in parts if len(inside) <= MAX_FUZZY_PHRASE_WORDS]
+    if not short:
+        return []
     covered = {p for m in matches for p in m.positions}
     out = []
-    for part, inside in parts:
-        if len(inside) > MAX_FUZZY_PHRASE_WORDS or covered.intersection(inside):
+    for part, inside in short:
+        if covered.intersection(inside):
             continue
         sid = fuzzy_phrase(part)
         if sid is not None:
@@ -767,18 +791,21 @@ def _negate_english(
     res: EnglishResources,
 ) -> None:
     """Mark denied symptom matches (see the module docstring for the scope rules)."""
+    negation = not res.negation.isdisjoint(words)
+    resolved = [m for m in matches if m.pattern.kind == "resolved"]
+    if not (negation or resolved):
+        return  # most texts: nothing is denied
     symptoms = [m for m in matches if m.pattern.kind == "symptom"]
     # Resolved cues ("gone", "went away") end the symptoms of their segment.
     by_segment: dict[int, list[Match]] = {}
     for s in symptoms:
         for seg in {segment_of[s.first], segment_of[s.last]}:
             by_segment.setdefault(seg, []).append(s)
-    for m in matches:
-        if m.pattern.kind == "resolved":
-            for s in by_segment.get(segment_of[m.first], ()):
-                s.negated = True
-    if res.negation.isdisjoint(words):
-        return  # no negation word: nothing more is denied
+    for m in resolved:
+        for s in by_segment.get(segment_of[m.first], ()):
+            s.negated = True
+    if not negation:
+        return
     consumed = {p for m in matches for p in m.positions}
     starting: dict[int, list[Match]] = {}
     inside: set[int] = set()
@@ -861,16 +888,17 @@ def _english_not_understood(
     offset: int,
 ) -> list[str]:
     """Segments with a word nothing understood and no symptom, as typed."""
-    covered = {p for m in matches for p in m.positions}
-    symptom_at = {p for m in matches if m.pattern.kind == "symptom" for p in m.positions}
-    by_segment: dict[int, list[int]] = {}
+    symptoms = [m for m in matches if m.pattern.kind == "symptom"]
+    understood = {segment_of[p] for m in symptoms for p in m.positions}  # segments with one
+    by_segment: dict[int, list[int]] = {}  # the word tokens of each segment with no symptom
     for i, t in enumerate(tokens):
-        if t.text:
+        if t.text and segment_of[i] not in understood:
             by_segment.setdefault(segment_of[i], []).append(i)
+    if not by_segment:
+        return []
+    covered = {p for m in matches for p in m.positions}
     out = []
     for idx in by_segment.values():
-        if symptom_at.intersection(idx):
-            continue
         content = [
             i
             for i in idx
