@@ -35,8 +35,9 @@ How it reads text (the data lives in ``resources/lay_terms/``):
 - **Language.** Text with any Hangul goes through Korean analysis (Kiwi, loaded once, lazily,
   see ``free_text_ko``); runs of Latin letters inside it are read as English.
 
-Nothing here logs the text (it is health data), and no whole text is cached: only the per-word
-lookups (stems, fuzzy corrections) are.
+Nothing here logs the text (it is health data), and no text is cached: only single words (their
+stems, readings and corrections) and list items that turned out to be a symptom
+(``vocabulary.cache_found``) are kept from one call to the next.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from symptom_dx.vocabulary import compact_key, vocabulary
+from symptom_dx.vocabulary import cache_found, compact_key, vocabulary
 
 LANGUAGES = ("en", "ko")
 # A pattern's keys may be this many other words apart (within a clause).
@@ -398,7 +399,7 @@ def fuzzy_phrase(text: str) -> str | None:
     return _fuzzy_phrase_key(key)
 
 
-@lru_cache(maxsize=4096)
+@cache_found()
 def _fuzzy_phrase_key(key: str) -> str | None:
     choices, ids = _fuzzy_phrase_choices()
     best = process.extract(

@@ -17,10 +17,11 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache, wraps
 from importlib import resources
+from typing import Any, TypeVar
 
 from rapidfuzz import fuzz, process
 
@@ -41,6 +42,35 @@ SUGGEST_RATIO = 0.6
 # names from strangers also passes a FuzzyBudget, which caps the scans of one request.
 MAX_FUZZY_CHARS = 64
 MAX_SUGGESTED_UNKNOWNS = 5
+# What is kept of typed text from one request to the next: only what turned out to be a symptom
+# (a spelling the vocabulary knows, a misspelling it corrects), the same few names again and
+# again, at most this many of each. Anything else people type, free text included, may say
+# more about their health than a symptom name: no cache keeps it, it is read again if it comes.
+FOUND_CACHE_SIZE = 8192
+
+_Found = TypeVar("_Found", bound=Callable[..., Any])
+
+
+def cache_found(maxsize: int = FOUND_CACHE_SIZE) -> Callable[[_Found], _Found]:
+    """Memoise a function's answers that found something (not None), up to ``maxsize`` of them
+    (then no more are added); a None answer is never kept. ``found`` is the memo (tests)."""
+
+    def decorate(function: _Found) -> _Found:
+        found: dict[tuple, Any] = {}
+
+        @wraps(function)
+        def cached(*args: Any) -> Any:
+            answer = found.get(args)
+            if answer is None:
+                answer = function(*args)
+                if answer is not None and len(found) < maxsize:
+                    found[args] = answer
+            return answer
+
+        cached.found = found  # type: ignore[attr-defined]
+        return cached  # type: ignore[return-value]
+
+    return decorate
 
 
 class TooManyInexactNames(SymptomDxError, ValueError):
@@ -81,9 +111,6 @@ def compact_key(text: str) -> str:
     return _NON_ALNUM.sub("", text.casefold())
 
 
-_key = lru_cache(maxsize=8192)(compact_key)  # lookups see the same few names again and again
-
-
 @dataclass(frozen=True)
 class Symptom:
     position: int
@@ -115,6 +142,7 @@ class Vocabulary:
         for alias, sid in self.aliases.items():
             keys.setdefault(compact_key(alias), sid)
         object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_known_keys", {})  # name as typed -> key: known names only
         # Each spelling exactly as written here -> what ``lookup`` answers for it: a list of
         # names as clients mostly send them is read with one dict look-up a name.
         spellings = [x for s in self.symptoms for x in (s.id, s.header, s.label)]
@@ -149,10 +177,20 @@ class Vocabulary:
         return symptom_id in self._index  # type: ignore[attr-defined]
 
     # -- normalising ----------------------------------------------------------------------------
+    def _key(self, name: str) -> str:
+        """``compact_key(name)``, kept for names the vocabulary knows (``FOUND_CACHE_SIZE``)."""
+        known: dict[str, str] = self._known_keys  # type: ignore[attr-defined]
+        key = known.get(name)
+        if key is None:
+            key = compact_key(name)
+            if key in self._keys and len(known) < FOUND_CACHE_SIZE:  # type: ignore[attr-defined]
+                known[name] = key
+        return key
+
     def lookup(self, name: str, budget: FuzzyBudget | None = None) -> str | None:
         """The canonical id of ``name``, or None. Accepts case, space/underscore, punctuation,
         display labels, aliases and minor misspellings (the latter spend from ``budget``)."""
-        key = _key(name)
+        key = self._key(name)
         keys: dict[str, str] = self._keys  # type: ignore[attr-defined]
         if key in keys:
             return keys[key]
@@ -165,11 +203,11 @@ class Vocabulary:
     def exact(self, name: str) -> str | None:
         """The canonical id of ``name`` if it is an exact spelling (case, spaces, punctuation,
         labels and aliases aside), else None: no approximate matching."""
-        return self._keys.get(_key(name))  # type: ignore[attr-defined]
+        return self._keys.get(self._key(name))  # type: ignore[attr-defined]
 
     def needs_fuzzy(self, name: str) -> bool:
         """Whether ``lookup`` would match ``name`` approximately (and spend from a budget)."""
-        key = _key(name)
+        key = self._key(name)
         return bool(key) and len(key) <= MAX_FUZZY_CHARS and key not in self._keys  # type: ignore[attr-defined]
 
     def suggestions(self, name: str, n: int = 3, budget: FuzzyBudget | None = None) -> list[str]:
@@ -311,7 +349,7 @@ def split_phrases(text: str) -> list[str]:
     return [p.strip() for p in _PHRASE_SEPARATORS.split(text) if p.strip()]
 
 
-@lru_cache(maxsize=4096)
+@cache_found()
 def _fuzzy_lookup(vocab: Vocabulary, key: str) -> str | None:
     """The symptom whose spelling is closest to ``key`` if it is close enough and unrivalled."""
     keys: dict[str, str] = vocab._keys  # type: ignore[attr-defined]

@@ -115,3 +115,31 @@ def test_inexact_names_spend_a_budget_and_exact_ones_do_not():
     with pytest.raises(TooManyInexactNames):  # refused before any approximate matching
         v.check_budget([["hedache", "fevr", "cogh"]], FuzzyBudget(2))
     v.check_budget([["itching"] * 10], FuzzyBudget(2))
+
+
+def test_what_people_type_is_kept_between_calls_only_when_it_is_a_symptom():
+    # Free text and unknown names are health data: the look-ups of a request keep none of them
+    # (a known spelling and a corrected misspelling are kept: the same few names come again).
+    from symptom_dx import free_text, vocabulary as vocabulary_module
+
+    vocab = vocabulary()
+    sentence = "my xylophone lessons give me a headache"
+    short_text = "zorbly wibbles"
+    for text in (sentence, short_text):
+        free_text.parse_symptoms(text)
+        free_text.fuzzy_phrase(text)
+        vocab.exact(text)
+        vocab.lookup(text)
+        vocab.needs_fuzzy(text)
+        with pytest.raises(UnknownSymptomError):
+            vocab.resolve([text])
+    assert vocab.lookup("Skin Rash") == "skin_rash" and vocab.lookup("headach") == "headache"
+    kept = {
+        *vocab._known_keys,
+        *vocab._known_keys.values(),
+        *(key for _, key in vocabulary_module._fuzzy_lookup.found),
+        *(key for (key,) in free_text._fuzzy_phrase_key.found),
+    }
+    for text in (sentence, short_text):
+        assert not {text, compact_key(text)} & kept
+    assert {"Skin Rash", "headach"} <= kept
