@@ -26,7 +26,7 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc import StatusCode
 from kserve.errors import ServerNotLive
-from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.servicer import InferenceServicer
 
 from serving.errors import error_status
@@ -37,8 +37,15 @@ from symptom_dx.contract import MAX_BODY_BYTES
 
 logger = logging.getLogger("kserve")
 
-SERVICE = "inference.GRPCInferenceService"
+_DESCRIPTOR = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+SERVICE = _DESCRIPTOR.full_name  # inference.GRPCInferenceService
 MODEL_INFER = f"/{SERVICE}/ModelInfer"
+
+
+class _CallDetails(grpc.HandlerCallDetails):
+    def __init__(self, method: str):
+        self.method = method
+        self.invocation_metadata = ()
 
 
 class _Recorder:
@@ -46,13 +53,29 @@ class _Recorder:
     way to read a servicer's methods with their message types), instead of a server."""
 
     def __init__(self) -> None:
-        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self.registered: dict[str, grpc.RpcMethodHandler] = {}
+        self.generic: list[grpc.GenericRpcHandler] = []
 
     def add_generic_rpc_handlers(self, handlers: Any) -> None:
-        pass  # the same handlers come again, by method name, just below
+        self.generic.extend(handlers)
 
     def add_registered_method_handlers(self, service: str, handlers: dict) -> None:
-        self.handlers.update({f"/{service}/{name}": h for name, h in handlers.items()})
+        self.registered.update({f"/{service}/{name}": h for name, h in handlers.items()})
+
+    def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        """Each method of the v2 service: as registered by name (generated code of grpcio >=
+        1.62), else as a generic handler answers for it (older generated code)."""
+        out = {}
+        for method in _DESCRIPTOR.methods:
+            name = f"/{SERVICE}/{method.name}"
+            handler = self.registered.get(name)
+            for generic in self.generic if handler is None else ():
+                handler = generic.service(_CallDetails(name))
+                if handler is not None:
+                    break
+            if handler is not None:
+                out[name] = handler
+        return out
 
 
 class _LoopContext:
@@ -102,7 +125,7 @@ class ThreadedService(grpc.GenericRpcHandler):
                 self._guard(method, h.unary_unary, h.request_deserializer),
                 response_serializer=h.response_serializer,
             )
-            for method, h in recorder.handlers.items()
+            for method, h in recorder.handlers().items()
         }
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:

@@ -12,13 +12,17 @@ import numpy as np
 import pytest
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
-from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import (
+    GRPCInferenceServiceServicer,
+    GRPCInferenceServiceStub,
+    add_GRPCInferenceServiceServicer_to_server,
+)
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.infer_type import get_content
 from testkit import FUNGAL, MISSPELT
 
 from serving.errors import error_status
-from serving.grpc_service import ThreadedService
+from serving.grpc_service import MODEL_INFER, SERVICE, ThreadedService, _Recorder
 from serving.grpc_tensors import _packed_numbers
 from symptom_dx import contract
 from symptom_dx.contract import MODEL_NAME
@@ -293,3 +297,18 @@ def test_fixed_width_contents_read_from_their_wire_bytes_are_what_kserve_reads(
     for contents in (pb.InferTensorContents(), pb.InferTensorContents(**{other: [1]}), mixed):
         assert _packed_numbers(datatype, contents) is None
     assert _packed_numbers("INT64", pb.InferTensorContents(int64_contents=[1, 0])) is None
+
+
+def test_the_servicers_methods_are_read_from_new_and_old_generated_code():
+    # grpcio >= 1.62's generated code registers the methods by name; older code only as one
+    # generic handler: either way each method of the v2 service is found, with its types.
+    registered = _Recorder()
+    add_GRPCInferenceServiceServicer_to_server(GRPCInferenceServiceServicer(), registered)
+    handlers = registered.handlers()
+    methods = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods
+    assert sorted(handlers) == sorted(f"/{SERVICE}/{m.name}" for m in methods)
+    assert handlers[MODEL_INFER].request_deserializer == pb.ModelInferRequest.FromString
+    generic_only = _Recorder()
+    by_name = {name.rsplit("/", 1)[1]: h for name, h in handlers.items()}
+    generic_only.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, by_name),))
+    assert generic_only.handlers() == handlers
