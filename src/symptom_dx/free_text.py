@@ -35,9 +35,10 @@ How it reads text (the data lives in ``resources/lay_terms/``):
 - **Language.** Text with any Hangul goes through Korean analysis (Kiwi, loaded once, lazily,
   see ``free_text_ko``); runs of Latin letters inside it are read as English.
 
-Nothing here logs the text (it is health data), and no text is cached: only single words (their
-stems, readings and corrections) and list items that turned out to be a symptom
-(``vocabulary.cache_found``) are kept from one call to the next.
+Nothing here logs the text (it is health data), and no phrase or sentence is kept from one call
+to the next: only single English words (their stems, readings and corrections, ``word_cache``;
+a run of Chinese or Japanese can be a whole sentence, and is read uncached) and short list items
+that turned out to be a misspelled symptom (``vocabulary.cache_found``).
 """
 
 from __future__ import annotations
@@ -45,15 +46,18 @@ from __future__ import annotations
 import csv
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache, lru_cache, wraps
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from rapidfuzz import fuzz, process
 
 from symptom_dx.vocabulary import cache_found, compact_key, vocabulary
+
+_Word = TypeVar("_Word")
 
 LANGUAGES = ("en", "ko")
 # A pattern's keys may be this many other words apart (within a clause).
@@ -70,6 +74,10 @@ MAX_FUZZY_PHRASE_WORDS = 4
 MAX_FUZZY_PHRASE_CHARS = 64
 # A span not understood is reported as typed, cut to this many characters.
 MAX_REPORTED_CHARS = 60
+# Per-word look-ups are cached for ASCII words up to this long (English words are far shorter),
+# this many of them.
+MAX_CACHED_WORD_CHARS = 32
+WORD_CACHE_SIZE = 8192
 
 HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 _LIST_PARTS = re.compile(r"[^,;\n]+")
@@ -88,6 +96,22 @@ _JOINERS = frozenset({"and", "or", "nor", "plus", "&", "+"})
 _ANSWER_FOLLOWS = frozenset({"i", "it", "my", "we", "you", "but", "just", "thanks", "thank"})
 _GENERIC = "high_fever"
 _MILD = "mild_fever"
+
+
+def word_cache(function: Callable[[str], _Word]) -> Callable[[str], _Word]:
+    """``lru_cache`` for a look-up of one English word. Anything else the tokenizer calls a word
+    (a run of a script written without spaces, Chinese or Japanese: maybe a whole sentence;
+    anything longer than an English word) is computed, not kept."""
+    cached = lru_cache(maxsize=WORD_CACHE_SIZE)(function)
+
+    @wraps(function)
+    def look_up(word: str) -> _Word:
+        if len(word) <= MAX_CACHED_WORD_CHARS and word.isascii():
+            return cached(word)
+        return function(word)
+
+    look_up.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return look_up
 
 
 # -- the public result and entry point ---------------------------------------------------------
@@ -417,7 +441,7 @@ def _fuzzy_phrase_key(key: str) -> str | None:
 _DOUBLE = re.compile(r"([b-df-hj-km-np-rtv-z])\1$")  # a doubled consonant, not l/s/z... kept
 
 
-@lru_cache(maxsize=8192)
+@word_cache
 def stem(word: str) -> str:
     """A light suffix stemmer: enough to make "aches/aching/ache" or "peeing/pee" one key.
 
@@ -479,7 +503,7 @@ _CONTRACTED = {
 _SUFFIXES = {"'m": ("am",), "'ve": ("have",), "'re": ("are",), "'ll": ("will",), "'d": ("would",)}
 
 
-@lru_cache(maxsize=8192)
+@word_cache
 def _expand_word(word: str) -> tuple[str, ...]:
     """One typed word as words: contractions spelled out ("don't" -> do, not)."""
     w = word.replace("’", "'")
@@ -626,7 +650,7 @@ def english_resources() -> EnglishResources:
     )
 
 
-@lru_cache(maxsize=8192)
+@word_cache
 def correct_word(word: str) -> str | None:
     """The key of the pattern word ``word`` misspells, if one is clearly closest (else None)."""
     res = english_resources()
@@ -641,7 +665,7 @@ def correct_word(word: str) -> str | None:
     return res.fuzzy_keys[best[0][2]] if len(rivals) == 1 else None
 
 
-@lru_cache(maxsize=8192)
+@word_cache
 def _english_word(word: str) -> tuple[bool, bool, bool, str | None]:
     """How analysis reads one word: (ends a clause, ends a segment, joins phrases, its
     matcher key: stemmed, a misspelling corrected; None for a stop word)."""

@@ -42,10 +42,10 @@ SUGGEST_RATIO = 0.6
 # names from strangers also passes a FuzzyBudget, which caps the scans of one request.
 MAX_FUZZY_CHARS = 64
 MAX_SUGGESTED_UNKNOWNS = 5
-# What is kept of typed text from one request to the next: only what turned out to be a symptom
-# (a spelling the vocabulary knows, a misspelling it corrects), the same few names again and
-# again, at most this many of each. Anything else people type, free text included, may say
-# more about their health than a symptom name: no cache keeps it, it is read again if it comes.
+# Fuzzy look-ups keep what people typed only when it turned out to be a symptom (a misspelling
+# they correct: the same few come again and again), at most this many: a name that matches
+# nothing may say more about someone's health than a symptom name, and is scanned again if it
+# comes again. (What else is kept between requests: single words, ``free_text.word_cache``.)
 FOUND_CACHE_SIZE = 8192
 
 _Found = TypeVar("_Found", bound=Callable[..., Any])
@@ -142,7 +142,6 @@ class Vocabulary:
         for alias, sid in self.aliases.items():
             keys.setdefault(compact_key(alias), sid)
         object.__setattr__(self, "_keys", keys)
-        object.__setattr__(self, "_known_keys", {})  # name as typed -> key: known names only
         # Each spelling exactly as written here -> what ``lookup`` answers for it: a list of
         # names as clients mostly send them is read with one dict look-up a name.
         spellings = [x for s in self.symptoms for x in (s.id, s.header, s.label)]
@@ -177,20 +176,10 @@ class Vocabulary:
         return symptom_id in self._index  # type: ignore[attr-defined]
 
     # -- normalising ----------------------------------------------------------------------------
-    def _key(self, name: str) -> str:
-        """``compact_key(name)``, kept for names the vocabulary knows (``FOUND_CACHE_SIZE``)."""
-        known: dict[str, str] = self._known_keys  # type: ignore[attr-defined]
-        key = known.get(name)
-        if key is None:
-            key = compact_key(name)
-            if key in self._keys and len(known) < FOUND_CACHE_SIZE:  # type: ignore[attr-defined]
-                known[name] = key
-        return key
-
     def lookup(self, name: str, budget: FuzzyBudget | None = None) -> str | None:
         """The canonical id of ``name``, or None. Accepts case, space/underscore, punctuation,
         display labels, aliases and minor misspellings (the latter spend from ``budget``)."""
-        key = self._key(name)
+        key = compact_key(name)
         keys: dict[str, str] = self._keys  # type: ignore[attr-defined]
         if key in keys:
             return keys[key]
@@ -203,11 +192,11 @@ class Vocabulary:
     def exact(self, name: str) -> str | None:
         """The canonical id of ``name`` if it is an exact spelling (case, spaces, punctuation,
         labels and aliases aside), else None: no approximate matching."""
-        return self._keys.get(self._key(name))  # type: ignore[attr-defined]
+        return self._keys.get(compact_key(name))  # type: ignore[attr-defined]
 
     def needs_fuzzy(self, name: str) -> bool:
         """Whether ``lookup`` would match ``name`` approximately (and spend from a budget)."""
-        key = self._key(name)
+        key = compact_key(name)
         return bool(key) and len(key) <= MAX_FUZZY_CHARS and key not in self._keys  # type: ignore[attr-defined]
 
     def suggestions(self, name: str, n: int = 3, budget: FuzzyBudget | None = None) -> list[str]:

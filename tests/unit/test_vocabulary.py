@@ -3,6 +3,8 @@ import re
 
 import pytest
 
+from symptom_dx import free_text
+from symptom_dx import vocabulary as vocabulary_module
 from symptom_dx.errors import EmptySymptomsError, UnknownSymptomError
 from symptom_dx.vocabulary import compact_key, split_symptom_list, vocabulary
 
@@ -117,29 +119,42 @@ def test_inexact_names_spend_a_budget_and_exact_ones_do_not():
     v.check_budget([["itching"] * 10], FuzzyBudget(2))
 
 
-def test_what_people_type_is_kept_between_calls_only_when_it_is_a_symptom():
+def test_what_people_type_is_kept_between_calls_only_as_single_words_and_found_symptoms():
     # Free text and unknown names are health data: the look-ups of a request keep none of them
-    # (a known spelling and a corrected misspelling are kept: the same few names come again).
-    from symptom_dx import free_text, vocabulary as vocabulary_module
-
+    # (a corrected misspelling is kept: the same few come again; single words are, too).
     vocab = vocabulary()
     sentence = "my xylophone lessons give me a headache"
     short_text = "zorbly wibbles"
-    for text in (sentence, short_text):
+    mixed = "itching — 임신 중이라 약을 못 먹어요"  # reduces to a known key: "itching"
+    # scripts written without spaces: runs the tokenizer calls words, maybe whole sentences
+    unspaced = ("我头很痛而且从昨天开始发高烧了", "ฉันปวดหัวมากและมีไข้สูงตั้งแต่เมื่อวานนี้")
+    word_caches = (
+        free_text.stem,
+        free_text._expand_word,
+        free_text.correct_word,
+        free_text._english_word,
+    )
+    free_text.parse_symptoms("a fever")  # the reader's own phrases are read (and kept) first
+    words_before = [f.cache_info().currsize for f in word_caches]
+    for text in unspaced:
+        free_text.parse_symptoms(text)
+    assert [f.cache_info().currsize for f in word_caches] == words_before
+    for text in (sentence, short_text, mixed):
         free_text.parse_symptoms(text)
         free_text.fuzzy_phrase(text)
         vocab.exact(text)
         vocab.lookup(text)
         vocab.needs_fuzzy(text)
-        with pytest.raises(UnknownSymptomError):
-            vocab.resolve([text])
-    assert vocab.lookup("Skin Rash") == "skin_rash" and vocab.lookup("headach") == "headache"
+        vocab.understand(text)
+        if text != mixed:
+            with pytest.raises(UnknownSymptomError):
+                vocab.resolve([text])
+    assert vocab.lookup("headach") == "headache" and free_text.fuzzy_phrase("skin rsh")
     kept = {
-        *vocab._known_keys,
-        *vocab._known_keys.values(),
         *(key for _, key in vocabulary_module._fuzzy_lookup.found),
         *(key for (key,) in free_text._fuzzy_phrase_key.found),
     }
     for text in (sentence, short_text):
         assert not {text, compact_key(text)} & kept
-    assert {"Skin Rash", "headach"} <= kept
+    assert mixed not in kept  # only what it reduces to, a symptom's own name, may be
+    assert {"headach", "skinrsh"} <= kept
