@@ -441,7 +441,6 @@ def _fuzzy_phrase_key(key: str) -> str | None:
 _DOUBLE = re.compile(r"([b-df-hj-km-np-rtv-z])\1$")  # a doubled consonant, not l/s/z... kept
 
 
-@word_cache
 def stem(word: str) -> str:
     """A light suffix stemmer: enough to make "aches/aching/ache" or "peeing/pee" one key.
 
@@ -650,7 +649,6 @@ def english_resources() -> EnglishResources:
     )
 
 
-@word_cache
 def correct_word(word: str) -> str | None:
     """The key of the pattern word ``word`` misspells, if one is clearly closest (else None)."""
     res = english_resources()
@@ -758,11 +756,6 @@ def analyse_english(text: str, offset: int = 0) -> Findings:
 
 def _parts(text: str, tokens: Sequence[EnToken], offset: int) -> Iterator[tuple[str, list[int]]]:
     """List parts (between commas, semicolons, newlines) and the word tokens in each."""
-    if not any(c in text for c in ",;\n"):  # one part: the whole text
-        inside = [i for i, t in enumerate(tokens) if t.text]
-        if inside and text.strip():
-            yield text, inside
-        return
     starts = [t.start for t in tokens]
     for m in _LIST_PARTS.finditer(text):
         part = m.group()
