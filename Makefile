@@ -85,6 +85,7 @@ test-cluster-app: venv ## the application suite on the cluster KUBECONFIG names 
 bench: venv ## serving benchmark (ours vs stock-style KServe vs bare HTTP floor), free-text parsing (F1, speed) and make run's memory
 	@bash scripts/apt-deps.sh wrk nghttp2-client prometheus prometheus-alertmanager
 	@$(PY) bench/serving_bench.py
+	@$(PY) bench/serving_ceiling.py
 	@$(PY) bench/free_text_bench.py
 	@$(PY) bench/stack_memory.py
 

@@ -127,6 +127,14 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
 
+def sentence_bodies() -> list[bytes]:
+    """One-patient requests of the English test set's sentences that name a symptom the
+    patient has (the others are a 400 by contract)."""
+    rows = (REPO / "data" / "free_text" / "en.tsv").read_text().splitlines()[1:]
+    sentences = [r.split("\t")[1] for r in rows if r.split("\t")[2].strip()]
+    return [orjson.dumps(contract.infer_request([[t]])) for t in sentences]
+
+
 # -- servers -----------------------------------------------------------------------------------
 
 
@@ -284,12 +292,7 @@ def main() -> int:
         vector_script = lua_script([vector_body([p]) for p in patients], work / "vector.lua")
         batch_names = lua_script([names_body(patients)], work / "names64.lua")
         batch_vectors = lua_script([vector_body(patients)], work / "vector64.lua")
-        rows = (REPO / "data" / "free_text" / "en.tsv").read_text().splitlines()[1:]
-        # the sentences that name a symptom the patient has (the others are a 400 by contract)
-        sentences = [r.split("\t")[1] for r in rows if r.split("\t")[2].strip()]
-        text_script = lua_script(
-            [orjson.dumps(contract.infer_request([[t]])) for t in sentences], work / "text.lua"
-        )
+        text_script = lua_script(sentence_bodies(), work / "text.lua")
         # h2load repeats one body: the first patient, as names (ours) or the vector (stock)
         grpc_names = grpc_body(work / "names.h2", names_message(patients[:1]))
         grpc_vector = grpc_body(work / "vector.h2", vector_message(patients[:1]))
