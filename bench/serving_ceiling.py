@@ -61,12 +61,13 @@ def start_memoised(stage: str, model_dir: Path, logs: Path) -> Service:
 
 def check_same_answers(servers: dict[str, Service], bodies: list[bytes]) -> None:
     """The memoised servers answer every request of the loads as ours does (the response id
-    aside): else they would measure another job."""
+    aside), from their memo too (each request is sent twice): else they would measure another
+    job."""
     import httpx
     import orjson
 
     infer = f"/v2/models/{MODEL_NAME}/infer"
-    for body in bodies:
+    for body in bodies * 2:
         answers = {}
         for name in ("ours", "rank_free", "parse_free"):
             response = httpx.post(servers[name].url + infer, content=body)
