@@ -421,7 +421,7 @@ def run(
     Prometheus and Alertmanager."""
     settings = LocalRunSettings()
     try:
-        pipeline_parameters(params)  # a typo fails before anything starts
+        check_parameters(params or [])  # a typo fails before anything starts
         # Run: SIGTERM/SIGHUP stop it like Ctrl+C from here on, a reaper stops what it started
         # if it is killed, and what an earlier killed run left is stopped first.
         with Run(settings.state_dir, say), ExitStack() as stack:
@@ -465,6 +465,18 @@ def run_pipeline_in_child(
     return json.loads(result_file.read_text())
 
 
+def check_parameters(params: list[str]) -> None:
+    """``pipeline_parameters``' check of NAME=VALUE pairs, in a short-lived process: it imports
+    the pipeline's definition (KFP and the Kubernetes client, ~70 MB), which the process that
+    stays to serve should not hold. No pairs: the defaults, nothing to check."""
+    if not params:
+        return
+    argv = [sys.executable, "-m", "pipelines.run_local", "check", "--", *params]
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise PipelineFailed(done.returncode)
+
+
 def pipeline_parameters(pairs: list[str] | None) -> dict:
     """NAME=VALUE pairs -> the pipeline's typed parameters (not those make run sets)."""
     from pipelines.client import typed_parameters
@@ -482,6 +494,16 @@ def pipeline_parameters(pairs: list[str] | None) -> dict:
         }
     )
     return params
+
+
+@app.command(hidden=True)
+def check(params: PipelineParameters = None) -> None:
+    """Check NAME=VALUE pipeline parameters as ``run`` would take them, and exit."""
+    try:
+        pipeline_parameters(params)
+    except SymptomDxError as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
