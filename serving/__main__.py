@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     # Imported here: it pulls in the model stack, and --help should not wait for it.
     from serving.model import DiseaseClassifier
+    from serving.parser import SymptomParser
     from serving.server import ModelServer
     from symptom_dx.errors import SymptomDxError
 
@@ -157,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     model = DiseaseClassifier(
         args.model_name, args.model_dir, cache_dir=args.model_cache_dir, sha256=args.model_sha256
     )
+    text_parser = SymptomParser()
     try:
         model.load()
+        text_parser.load()
     except SymptomDxError as e:
         logger.error("cannot serve %s: %s", args.model_name, e)
         return 2
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         # KServe asks for the current loop (asyncio.get_event_loop) before its asyncio.run,
         # which the default policy makes implicitly and uvloop's does not.
         asyncio.set_event_loop(asyncio.new_event_loop())
-    server.start([model])
+    server.start([model, text_parser])
     return 0
 
 

@@ -189,7 +189,7 @@ class DiseaseClassifier(Model):
         self, payload: dict | bytes | str | InferRequest, headers: dict[str, str] | None = None
     ) -> Decoded:
         if isinstance(payload, InferRequest):
-            tensors = [_tensor(i) for i in payload.inputs]
+            tensors = [tensor_of(i) for i in payload.inputs]
             large = text_chars(tensors) > INLINE_CHARS
             query = await self.decode_async(large, self.decode, tensors, payload.parameters)
             # parameters is a mapping now (decode checked it): binary_data_output can be read
@@ -230,7 +230,7 @@ class DiseaseClassifier(Model):
         )
 
 
-def _tensor(infer_input: Any) -> Tensor:
+def tensor_of(infer_input: Any) -> Tensor:
     """KServe's InferInput as a Tensor: JSON or gRPC contents, or raw binary data decoded by
     KServe's own ``as_numpy`` (binary tensor extension, gRPC ``raw_input_contents``)."""
     name, datatype, shape = infer_input.name, infer_input.datatype, infer_input.shape

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
-import time
 
 # No telemetry and no update checks: the page talks to nothing but the model server.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -66,30 +64,8 @@ def main() -> int:
         pwa=False,
         prevent_thread_lock=True,
     )
-    # Once the page listens, not before: loading Kiwi holds the GIL for up to ~0.5 s at a
-    # time, which would slow the start of the server by as much as it takes.
-    if settings.warm_korean:
-        threading.Thread(target=warm_free_text, name="warm-free-text", daemon=True).start()
     demo.block_thread()
     return 0
-
-
-def warm_free_text() -> None:
-    """Load what reading free text needs, Kiwi included, so that the first Korean text does not
-    wait for it (~1.5-2 s, ~250 MiB). Runs in a daemon thread once the page listens: the page
-    answers meanwhile, and a Korean text sent before the load is done waits for it
-    (``free_text_ko`` builds Kiwi once, under a lock). Reads fixed text, never a person's."""
-    from symptom_dx.free_text import parse_symptoms
-
-    log = logging.getLogger("ui")
-    started = time.perf_counter()
-    try:
-        parse_symptoms("headache, no fever", "en")
-        parse_symptoms("머리가 아프고 열은 없어요", "ko")
-    except Exception as e:  # the page works without it; the first Korean text will say why
-        log.warning("free text: could not load the Korean analyser: %s", e)
-        return
-    log.info("free text: English and Korean ready in %.1f s", time.perf_counter() - started)
 
 
 if __name__ == "__main__":  # pragma: no cover - the entry point itself

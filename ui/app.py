@@ -161,10 +161,9 @@ def build_app(
         def on_free_text(text: str, present: list[str], denied: tuple[str, ...], lang: str):
             text = text if isinstance(text, str) else ""
             present, lang = callbacks.chosen_symptoms(present), callbacks.chosen_language(lang)
-            chosen, absent, message = callbacks.add_free_text(
-                text, present, callbacks.denied_symptoms(denied), lang
+            return callbacks.add_free_text(
+                client, text, present, callbacks.denied_symptoms(denied), lang
             )
-            return chosen, absent, message, ""
 
         def on_clear(lang: str):
             lang = callbacks.chosen_language(lang)

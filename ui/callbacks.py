@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from symptom_dx import contract
-from symptom_dx.free_text import parse_symptoms
 from symptom_dx.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translations, translations
 from symptom_dx.knowledge import URGENT_SEVERITY, Knowledge
 from symptom_dx.vocabulary import vocabulary
@@ -125,15 +124,19 @@ def picker_choices(language: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
 
 
 def add_free_text(
+    client: ModelClient,
     text: str,
     chosen: Sequence[str] | None,
     denied: Sequence[str] | None = (),
     language: str = DEFAULT_LANGUAGE,
-) -> tuple[list[str], tuple[str, ...], str]:
-    """Read free text into symptoms; returns (chosen ids, denied ids, message).
+) -> tuple[list[str], tuple[str, ...], str, str]:
+    """Read free text into symptoms; returns (chosen ids, denied ids, message, text left in the
+    box: "" once read, the text itself when the model server could not read it).
 
-    ``symptom_dx.free_text.parse_symptoms`` reads sentences and lists, English or Korean (mixed
-    text too, so the page's language is not passed as a hint), with negation. Symptoms the text
+    The model server's parser model (``ModelClient.parse``: ``symptom_dx.free_text``'s parser,
+    so the page holds no Korean analyser of its own) reads sentences and lists, English or
+    Korean (mixed text too, so the page's language is not passed as a hint), with negation.
+    Symptoms the text
     says a person has are added to ``chosen`` (and are no longer denied); those it says they do
     not have are taken out of ``chosen`` and added to ``denied``, which the next submission sends
     as the request's ``absent`` input. Picking a denied symptom again overrides the denial
@@ -144,7 +147,19 @@ def add_free_text(
     chosen = list(chosen or [])
     denied = [s for s in (denied or ()) if s not in chosen]
     # A person types a few sentences; a pasted essay is cut short rather than read slowly.
-    parsed = parse_symptoms((text or "")[:MAX_FREE_TEXT])
+    text = (text or "")[:MAX_FREE_TEXT]
+    if not text.strip():
+        REQUESTS.labels("free_text", "not_understood").inc()
+        return chosen, tuple(denied), _md_escape(tr.text("nothing_understood")), ""
+    try:
+        parsed = client.parse(text)
+    except ModelServerUnavailable as e:
+        log.warning("model server unavailable: %s", e)
+        REQUESTS.labels("free_text", UNAVAILABLE).inc()
+        return chosen, tuple(denied), _md_escape(tr.text("server_down")), text
+    except ModelServerRejected as e:
+        REQUESTS.labels("free_text", REJECTED).inc()
+        return chosen, tuple(denied), _md_escape(tr.text("server_rejected", detail=str(e))), text
     selectable = _selectable_ids()
     present = [s for s in parsed.present if s in selectable]
     absent = [s for s in parsed.absent if s in selectable]
@@ -170,7 +185,7 @@ def add_free_text(
         lines.append(tr.text("text_denied", items=", ".join(tr.symptom(s) for s in absent)))
     if not understood and not parsed.not_understood:
         lines.append(tr.text("nothing_understood"))
-    return chosen, tuple(denied), "\n\n".join(_md_escape(line) for line in lines)
+    return chosen, tuple(denied), "\n\n".join(_md_escape(line) for line in lines), ""
 
 
 # -- asking the model ---------------------------------------------------------------------------

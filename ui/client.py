@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from symptom_dx import contract
+from symptom_dx.free_text import ParsedSymptoms
 from ui.metrics import BACKEND_CALLS, BACKEND_ERRORS
 
 
@@ -88,6 +89,26 @@ class ModelClient:
         answer = self._call("infer", "POST", f"/v2/models/{self.model_name}/infer", json=body)
         try:
             return _parse_prediction(answer)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            BACKEND_ERRORS.labels("invalid").inc()
+            raise ModelServerUnavailable(f"the model server sent an unreadable answer ({e})") from e
+
+    def parse(self, text: str) -> ParsedSymptoms:
+        """What one person's free text says (the server's parser model, ``symptom-parser``):
+        symptoms present and denied (canonical ids) and the spans not understood."""
+        body = contract.parse_request([text])
+        path = f"/v2/models/{contract.PARSER_MODEL_NAME}/infer"
+        answer = self._call("parse", "POST", path, json=body)
+        try:
+            outputs = {o["name"]: o["data"][0] for o in answer["outputs"]}
+            spans = str(outputs[contract.NOT_UNDERSTOOD.name]).split(
+                contract.NOT_UNDERSTOOD_SEPARATOR
+            )
+            return ParsedSymptoms(
+                present=contract.split_list(outputs[contract.UNDERSTOOD.name]),
+                absent=contract.split_list(outputs[contract.DENIED.name]),
+                not_understood=tuple(span for span in spans if span),
+            )
         except (KeyError, IndexError, TypeError, ValueError) as e:
             BACKEND_ERRORS.labels("invalid").inc()
             raise ModelServerUnavailable(f"the model server sent an unreadable answer ({e})") from e

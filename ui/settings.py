@@ -24,11 +24,6 @@ class UISettings(BaseSettings):
         le=contract.MAX_TOP_K,
         description="how many diseases to show",
     )
-    warm_korean: bool = Field(
-        True,
-        description="load the Korean analyser (Kiwi, ~1.5 s) in the background at start-up "
-        "rather than on the first Korean text",
-    )
     host: str = Field("127.0.0.1", description="address the page listens on")
     port: int = Field(7860, ge=1, le=65535, description="port the page listens on")
     data_dir: Path | None = Field(

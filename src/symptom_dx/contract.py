@@ -81,6 +81,15 @@ OUTPUTS = (
     OUT_OF_PATTERN,
 )  # fmt: skip
 
+# -- the free-text parser, a model of its own in the same server ---------------------------------
+# What a person typed in, what was read from it out (UNDERSTOOD, DENIED, NOT_UNDERSTOOD as above,
+# one element each), nothing ranked and no 400 for text that names no symptom: how a client
+# without the parser (the UI) reads text, so that one deployment holds one Korean analyser.
+PARSER_MODEL_NAME = "symptom-parser"
+TEXT = Tensor("text", BYTES, (-1,))  # [N] free text, English or Korean, lists or sentences
+PARSER_INPUTS = (TEXT,)
+PARSER_OUTPUTS = (UNDERSTOOD, DENIED, NOT_UNDERSTOOD)
+
 # -- request parameter -----------------------------------------------------------------------------
 TOP_K = "top_k"  # how many candidates per patient: MIN_TOP_K .. the model's number of diseases
 DEFAULT_TOP_K = 5
@@ -127,6 +136,11 @@ def infer_request(
     if top_k is not None:
         body["parameters"] = {TOP_K: top_k}
     return body
+
+
+def parse_request(texts: Sequence[str]) -> dict[str, Any]:
+    """A v2 JSON infer request of the parser model: one text per person."""
+    return {"inputs": [TEXT.tensor([len(texts)], list(texts))]}
 
 
 def split_list(element: str) -> tuple[str, ...]:

@@ -189,10 +189,15 @@ def test_ui_serves_the_form_and_reaches_the_predictor(served):
     url = service_url(NS, "symptom-dx-ui", 80)
     page = httpx.get(url, timeout=10)
     assert page.status_code == 200 and "gradio" in page.text.lower()
-    server_line, *_ = Client(url, verbose=False, download_files=False).predict(
-        FUNGAL_IDS, "en", api_name="/diagnose"
-    )
+    page_api = Client(url, verbose=False, download_files=False)
+    server_line, *_ = page_api.predict(FUNGAL_IDS, "en", api_name="/diagnose")
     assert server_line == "Model server: ready."
+    # free text is read by the predictor's parser model (the UI holds no Korean analyser)
+    chosen, message, box = page_api.predict(
+        "머리가 아프고 토했어요, 열은 없어요", [], "en", api_name="/free_text"
+    )
+    assert (chosen, box) == (["headache", "vomiting"], ""), message
+    assert "You said you do not have: High fever." in message
 
 
 def test_the_predictor_scales_on_cpu_it_can_read(served):

@@ -43,10 +43,16 @@ def classifier(trained_model_dir) -> DiseaseClassifier:
 
 @pytest.fixture(scope="session")
 def server(classifier) -> ModelServer:
-    """Our ModelServer with the model registered and KServe's REST app built (once a process:
+    """Our ModelServer with the models ``python -m serving`` serves registered (the classifier
+    and the parser model) and KServe's REST app built (once a process:
     ``kserve.model_server.app`` is KServe's module-level app)."""
+    from serving.parser import SymptomParser
+
     server = ModelServer()
     server.register_model(classifier)
+    parser = SymptomParser()
+    parser.load()
+    server.register_model(parser)
     RESTServer(
         FASTAPI_APP_IMPORT_STRING,
         server.dataplane,

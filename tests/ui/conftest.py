@@ -72,3 +72,13 @@ def client(v2_transport):
 
     with ModelClient("http://model-server", timeout=10.0, transport=v2_transport) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def served_client(model_server):
+    """A ``ModelClient`` of the real model server: the page's free text is read by its parser
+    model (``symptom-parser``)."""
+    from ui.client import ModelClient
+
+    with ModelClient(model_server.url, timeout=10.0) as c:
+        yield c

@@ -6,6 +6,7 @@ import json
 import re
 
 import httpx
+import pytest
 
 from pipelines.local_stack.services import LOOPBACK, free_port
 from symptom_dx import contract
@@ -31,25 +32,32 @@ def test_picker_shows_display_names_of_the_domain_vocabulary():
     assert ko["skin_rash"] == "피부 발진"
 
 
-def test_free_text_reports_what_was_and_was_not_understood():
-    chosen, denied, message = callbacks.add_free_text(
-        "itchy skin, rash, purple elbows", ["cough"], (), "en"
+@pytest.mark.integration  # the model server reads the free text
+def test_free_text_reports_what_was_and_was_not_understood(served_client):
+    chosen, denied, message, left = callbacks.add_free_text(
+        served_client, "itchy skin, rash, purple elbows", ["cough"], (), "en"
     )
     assert chosen == ["cough", "itching", "skin_rash"]
-    assert denied == ()
+    assert denied == () and left == ""
     assert "Understood: Itching, Skin rash" in message
     assert 'Not understood: "purple elbows"' in message
-    chosen, denied, message = callbacks.add_free_text("고열, 기침", [], (), "ko")
+    chosen, denied, message, _ = callbacks.add_free_text(served_client, "고열, 기침", [], (), "ko")
     assert chosen == ["high_fever", "cough"]
     assert "인식한 증상: 고열, 기침" in message
-    _, _, message = callbacks.add_free_text("   ", [], (), "en")
-    assert message == "No known symptom found in the text."
+    for blank in ("   ", ""):
+        _, _, message, _ = callbacks.add_free_text(served_client, blank, [], (), "en")
+        assert message == "No known symptom found in the text."
+    _, _, message, _ = callbacks.add_free_text(served_client, "purple elbows", [], (), "en")
+    assert message == 'Not understood: "purple elbows". Try other words or pick from the list.'
 
 
-def test_free_text_sentences_with_negation_add_and_deny():
+@pytest.mark.integration  # the model server reads the free text
+def test_free_text_sentences_with_negation_add_and_deny(served_client):
     text = "I've been throwing up and have a bad headache but no fever"
     # a fever picked before is taken out of the picker and kept as denied
-    chosen, denied, message = callbacks.add_free_text(text, ["high_fever", "cough"], (), "en")
+    chosen, denied, message, _ = callbacks.add_free_text(
+        served_client, text, ["high_fever", "cough"], (), "en"
+    )
     assert chosen == ["cough", "vomiting", "headache"]
     assert denied == ("high_fever",)
     assert message.splitlines()[0] == "Understood: Vomiting, Headache."
@@ -59,27 +67,41 @@ def test_free_text_sentences_with_negation_add_and_deny():
         ("ko", "인식한 증상: 두통, 구토.", "없다고 한 증상: 고열."),
         ("en", "Understood: Headache, Vomiting.", "You said you do not have: High fever."),
     ):
-        chosen, denied, message = callbacks.add_free_text(
-            "머리가 아프고 토했어요, 열은 없어요", [], (), language
+        chosen, denied, message, _ = callbacks.add_free_text(
+            served_client, "머리가 아프고 토했어요, 열은 없어요", [], (), language
         )
         assert (chosen, denied) == (["headache", "vomiting"], ("high_fever",))
         assert understood in message and no in message
     # saying it after all undoes the denial; picking it again is seen by diagnose
-    chosen, denied, _ = callbacks.add_free_text("I do have a fever", chosen, denied, "en")
+    chosen, denied, _, _ = callbacks.add_free_text(
+        served_client, "I do have a fever", chosen, denied, "en"
+    )
     assert (chosen, denied) == (["headache", "vomiting", "high_fever"], ())
-    _, denied, _ = callbacks.add_free_text("no cough", [], ("high_fever",), "en")
+    _, denied, _, _ = callbacks.add_free_text(served_client, "no cough", [], ("high_fever",), "en")
     assert denied == ("high_fever", "cough")
 
 
-def test_free_text_is_bounded_and_escaped():
+@pytest.mark.integration  # the model server reads the free text
+def test_free_text_is_bounded_and_escaped(served_client):
     long = "headache " + "x" * 5000 + " no fever"
-    chosen, denied, _ = callbacks.add_free_text(long, [], (), "en")
+    chosen, denied, _, _ = callbacks.add_free_text(served_client, long, [], (), "en")
     assert chosen == ["headache"] and denied == ()  # past MAX_FREE_TEXT nothing is read
-    _, _, message = callbacks.add_free_text("headache, zz_qx#1", [], (), "en")
+    _, _, message, _ = callbacks.add_free_text(served_client, "headache, zz_qx#1", [], (), "en")
     assert '"zz\\_qx\\#1"' in message  # markdown in what was typed is shown as typed
 
 
-def test_denied_symptoms_reach_the_model_as_absent(v2_transport, knowledge):
+def test_free_text_without_the_model_server_keeps_the_text_and_says_so():
+    """The page reads free text through the model server: when it is down, nothing is lost."""
+    with ModelClient(f"http://{LOOPBACK}:{free_port()}", timeout=2.0) as down:
+        chosen, denied, message, left = callbacks.add_free_text(
+            down, "no fever but a sore throat", ["cough"], ("vomiting",), "ko"
+        )
+    assert (chosen, denied, left) == (["cough"], ("vomiting",), "no fever but a sore throat")
+    assert message == translations("ko").text("server_down")  # nothing in it to escape
+
+
+@pytest.mark.integration  # the model server reads the free text
+def test_denied_symptoms_reach_the_model_as_absent(v2_transport, knowledge, served_client):
     bodies = []
 
     def recording(request):
@@ -87,8 +109,12 @@ def test_denied_symptoms_reach_the_model_as_absent(v2_transport, knowledge):
         return v2_transport.handle_request(request)
 
     with ModelClient("http://model-server", transport=httpx.MockTransport(recording)) as client:
-        chosen, denied, _ = callbacks.add_free_text(
-            "I've been throwing up and have a bad headache but no fever", [], (), "en"
+        chosen, denied, _, _ = callbacks.add_free_text(
+            served_client,
+            "I've been throwing up and have a bad headache but no fever",
+            [],
+            (),
+            "en",
         )
         outcome = callbacks.diagnose(client, knowledge, chosen, callbacks.denied_symptoms(denied))
         assert outcome.status == OK and outcome.absent == ("high_fever",)

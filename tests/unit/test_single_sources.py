@@ -1267,9 +1267,17 @@ def names() -> list[Pin]:
             ],
             sweeps=(
                 r"\b(disease-[a-z]+)(?=-(?:candidate|predictor)\b)",
-                r"localhost:\d+/v2/models/([a-z][a-z0-9-]*)/",
+                # (the parser model, served beside it, is pinned below)
+                r"localhost:\d+/v2/models/(?!symptom-)([a-z][a-z0-9-]*)/",
                 r'job=~\\?"\.\*([a-z][a-z0-9-]*)\.\*\\?"',
             ),
+        ),
+        Pin(
+            "the parser model's name",
+            "src/symptom_dx/contract.py (PARSER_MODEL_NAME)",
+            py_constant("src/symptom_dx/contract.py", "PARSER_MODEL_NAME"),
+            [rx("serving/README.md", r"localhost:\d+/v2/models/(symptom-[a-z]+)/infer")],
+            sweeps=(r"localhost:\d+/v2/models/(symptom-[a-z0-9-]*)/",),
         ),
         Pin(
             "MLflow's usage reports (MLFLOW_DISABLE_TELEMETRY)",
