@@ -148,8 +148,14 @@ def start_ours(model_dir: Path, logs: Path, fast_path: bool = True) -> tuple[Ser
 
 
 def start_stock(model_dir: Path, logs: Path, name: str) -> Service:
+    return start_bench_server(name, ["stock_server.py"], model_dir, logs)
+
+
+def start_bench_server(name: str, script: list[str], model_dir: Path, logs: Path) -> Service:
+    """``bench/<script[0]> script[1:]`` serving ``model_dir`` on free REST and gRPC ports,
+    pinned to the server's core, as ``python -m serving``'s flags name them."""
     port, grpc_port = free_port(), free_port()
-    argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(BENCH / "stock_server.py")]
+    argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(BENCH / script[0]), *script[1:]]
     argv += ["--model_dir", str(model_dir), "--http_port", str(port)]
     argv += ["--grpc_port", str(grpc_port)]
     svc = _wait(spawn(name, argv, logs), port)

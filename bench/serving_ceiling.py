@@ -23,13 +23,13 @@ from pathlib import Path
 
 from serving_bench import (
     BENCH,
-    SERVER_CPU,
     grpc_body,
     grpc_load,
     lua_script,
     names_body,
     names_message,
     sentence_bodies,
+    start_bench_server,
     start_floor,
     start_ours,
     start_stock,
@@ -39,24 +39,11 @@ from serving_bench import (
     wrk,
 )
 
-from pipelines.local_stack.services import LOOPBACK, Service, free_port, spawn
+from pipelines.local_stack.services import Service
 from symptom_dx.contract import MODEL_NAME
 
 CONNECTIONS = 8
 GOALS = {"rest_floor": 0.5, "grpc_stock": 3.0, "sentences_names": 0.8}
-
-
-def start_memoised(stage: str, model_dir: Path, logs: Path) -> Service:
-    """``bench/memoised_server.py`` with ``stage`` free, as ``start_ours`` starts ours."""
-    from serving_bench import _wait
-
-    port, grpc_port = free_port(), free_port()
-    argv = ["taskset", "-c", SERVER_CPU, sys.executable, str(BENCH / "memoised_server.py"), stage]
-    argv += ["--model_dir", str(model_dir), "--http_port", str(port)]
-    argv += ["--grpc_port", str(grpc_port), "--bind_address", LOOPBACK]
-    svc = _wait(spawn(f"{stage}_free", argv, logs), port)
-    svc.extra["grpc"] = f"{LOOPBACK}:{grpc_port}"
-    return svc
 
 
 def check_same_answers(servers: dict[str, Service], bodies: list[bytes]) -> None:
@@ -101,7 +88,8 @@ def main() -> int:
         servers = {"ours": start_ours(nb_dir, logs)[0]}
         services.append(servers["ours"])
         for stage in ("rank", "parse"):
-            servers[f"{stage}_free"] = start_memoised(stage, nb_dir, logs)
+            script = ["memoised_server.py", stage]
+            servers[f"{stage}_free"] = start_bench_server(f"{stage}_free", script, nb_dir, logs)
             services.append(servers[f"{stage}_free"])
         servers["stock"] = start_stock(nb_dir, logs, "stock_nb")
         services.append(servers["stock"])

@@ -9,15 +9,17 @@ One request per call, one patient per request; names, tensors and limits come fr
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from symptom_dx import contract
 from symptom_dx.free_text import ParsedSymptoms
 from ui.metrics import BACKEND_CALLS, BACKEND_ERRORS
+
+T = TypeVar("T")
 
 
 class ModelServerUnavailable(RuntimeError):
@@ -87,31 +89,14 @@ class ModelClient:
         """Rank diseases for one person's symptoms (canonical ids) and denied symptoms."""
         body = contract.infer_request([symptoms], [absent] if absent else None, int(top_k))
         answer = self._call("infer", "POST", f"/v2/models/{self.model_name}/infer", json=body)
-        try:
-            return _parse_prediction(answer)
-        except (KeyError, IndexError, TypeError, ValueError) as e:
-            BACKEND_ERRORS.labels("invalid").inc()
-            raise ModelServerUnavailable(f"the model server sent an unreadable answer ({e})") from e
+        return _read(answer, _parse_prediction)
 
     def parse(self, text: str) -> ParsedSymptoms:
         """What one person's free text says (the server's parser model, ``symptom-parser``):
         symptoms present and denied (canonical ids) and the spans not understood."""
         body = contract.parse_request([text])
         path = f"/v2/models/{contract.PARSER_MODEL_NAME}/infer"
-        answer = self._call("parse", "POST", path, json=body)
-        try:
-            outputs = {o["name"]: o["data"][0] for o in answer["outputs"]}
-            spans = str(outputs[contract.NOT_UNDERSTOOD.name]).split(
-                contract.NOT_UNDERSTOOD_SEPARATOR
-            )
-            return ParsedSymptoms(
-                present=contract.split_list(outputs[contract.UNDERSTOOD.name]),
-                absent=contract.split_list(outputs[contract.DENIED.name]),
-                not_understood=tuple(span for span in spans if span),
-            )
-        except (KeyError, IndexError, TypeError, ValueError) as e:
-            BACKEND_ERRORS.labels("invalid").inc()
-            raise ModelServerUnavailable(f"the model server sent an unreadable answer ({e})") from e
+        return _read(self._call("parse", "POST", path, json=body), _parse_reading)
 
     def _call(self, call: str, method: str, path: str, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -158,6 +143,26 @@ def _rows(output: dict[str, Any]) -> list[Any]:
     data = output["data"]
     width = int(shape[1]) if len(shape) > 1 else len(data)
     return list(data[:width])
+
+
+def _read(answer: Any, parse: Callable[[Any], T]) -> T:
+    """``parse(answer)``; an answer that is not the contract's is counted and raised as
+    ``ModelServerUnavailable``."""
+    try:
+        return parse(answer)
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        BACKEND_ERRORS.labels("invalid").inc()
+        raise ModelServerUnavailable(f"the model server sent an unreadable answer ({e})") from e
+
+
+def _parse_reading(answer: dict[str, Any]) -> ParsedSymptoms:
+    outputs = {o["name"]: o["data"][0] for o in answer["outputs"]}
+    spans = str(outputs[contract.NOT_UNDERSTOOD.name]).split(contract.NOT_UNDERSTOOD_SEPARATOR)
+    return ParsedSymptoms(
+        present=contract.split_list(outputs[contract.UNDERSTOOD.name]),
+        absent=contract.split_list(outputs[contract.DENIED.name]),
+        not_understood=tuple(span for span in spans if span),
+    )
 
 
 def _parse_prediction(answer: dict[str, Any]) -> Prediction:
