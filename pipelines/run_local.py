@@ -444,8 +444,7 @@ def run(
     except PipelineFailed as e:
         raise typer.Exit(e.code) from None  # the pipeline's process said why
     except (SymptomDxError, ServiceError, RunInProgress) as e:
-        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        raise error_exit(e) from None
 
 
 def run_pipeline_in_child(
@@ -456,13 +455,26 @@ def run_pipeline_in_child(
     the process that stays to serve is small."""
     result_file = settings.state_dir / "last-pipeline-result.json"
     result_file.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "pipelines.run_local", "train"]
-    argv += ["--source", source, "--sha256", sha256, "--knowledge", str(knowledge)]
-    argv += ["--result", str(result_file), "--", *params]
-    done = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
-    if done.returncode != 0 or not result_file.is_file():
-        raise PipelineFailed(done.returncode or 1)
+    args = ["--source", source, "--sha256", sha256, "--knowledge", str(knowledge)]
+    run_in_child("train", *args, "--result", str(result_file), "--", *params)
+    if not result_file.is_file():
+        raise PipelineFailed(1)
     return json.loads(result_file.read_text())
+
+
+def run_in_child(command: str, *args: str) -> None:
+    """``python -m pipelines.run_local COMMAND ARGS...``; PipelineFailed with its exit code if
+    it fails (it has said why)."""
+    argv = [sys.executable, "-m", "pipelines.run_local", command, *args]
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise PipelineFailed(done.returncode)
+
+
+def error_exit(e: Exception) -> typer.Exit:
+    """Say ``e`` in one line on stderr; the exit (code 1) for the caller to raise."""
+    typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
 
 
 def check_parameters(params: list[str]) -> None:
@@ -471,10 +483,7 @@ def check_parameters(params: list[str]) -> None:
     stays to serve should not hold. No pairs: the defaults, nothing to check."""
     if not params:
         return
-    argv = [sys.executable, "-m", "pipelines.run_local", "check", "--", *params]
-    done = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False)
-    if done.returncode != 0:
-        raise PipelineFailed(done.returncode)
+    run_in_child("check", "--", *params)
 
 
 def pipeline_parameters(pairs: list[str] | None) -> dict:
@@ -502,8 +511,7 @@ def check(params: PipelineParameters = None) -> None:
     try:
         pipeline_parameters(params)
     except SymptomDxError as e:
-        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        raise error_exit(e) from None
 
 
 @app.command()
@@ -537,8 +545,7 @@ def train(
         if result is not None:
             result.write_text(json.dumps(outcome))
     except SymptomDxError as e:
-        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        raise error_exit(e) from None
 
 
 if __name__ == "__main__":
